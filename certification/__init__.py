@@ -1,0 +1,1 @@
+"""Access certification: campaigns, review items, decisions and remediation."""

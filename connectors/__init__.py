@@ -1,0 +1,1 @@
+"""Connectors to the target systems where access lives. Imports nothing of idgov."""

@@ -1,0 +1,1 @@
+"""Who may call the service: API tokens, OIDC bearer JWTs, service roles and capabilities."""

@@ -1,0 +1,66 @@
+"""What each service role may do. Deny by default: a capability not listed is refused.
+
+Route-level capabilities live here; row rules (a manager sees their reports, a requester
+themselves) are applied by the services that load the rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+# The catalog a person browses to request access: applications, entitlements, roles.
+_PERSON = frozenset({"catalog:read", "identities:read_related", "me:read"})
+
+ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
+    "administrator": frozenset(
+        {
+            "me:read",
+            "identities:read",
+            "identities:read_related",
+            "identities:write",
+            "groups:read",
+            "groups:write",
+            "catalog:read",
+            "catalog:write",
+            "accounts:read",
+            "accounts:write",
+            "sod:read",
+            "sod:write",
+            "assignments:read",
+            "assignments:write",
+            "tokens:read",
+            "tokens:write",
+            "audit:read",
+        }
+    ),
+    "auditor": frozenset(
+        {
+            "me:read",
+            "identities:read",
+            "identities:read_related",
+            "groups:read",
+            "catalog:read",
+            "accounts:read",
+            "sod:read",
+            "assignments:read",
+            "tokens:read",
+            "audit:read",
+        }
+    ),
+    "hr-system": frozenset(
+        {"me:read", "identities:read", "identities:read_related", "identities:write",
+         "groups:read"}
+    ),
+    "requester": _PERSON,
+    "manager": _PERSON | {"assignments:read_related"},
+    "approver": _PERSON,
+    "owner": _PERSON | {"assignments:read_related", "sod:read"},
+}
+
+
+def capabilities_of(roles: Iterable[str]) -> frozenset[str]:
+    """The union of the capabilities of ``roles``; unknown roles give nothing."""
+    caps: set[str] = set()
+    for role in roles:
+        caps |= ROLE_CAPABILITIES.get(role, frozenset())
+    return frozenset(caps)

@@ -1,0 +1,83 @@
+"""Configuration from environment variables prefixed ``IDGOV_`` and an optional settings file.
+
+The settings file is named by ``IDGOV_SETTINGS_FILE`` (dotenv syntax, same ``IDGOV_`` keys).
+Environment variables win over the file.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the service reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="IDGOV_",
+        env_file=os.environ.get("IDGOV_SETTINGS_FILE"),
+        extra="ignore",
+    )
+
+    var_dir: Path = Field(
+        default=Path("var"), description="Folder for the embedded database, keys and tokens"
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: an SQLite file var/idgov.db"
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = None
+
+    # OIDC: people sign in with bearer JWTs from this issuer.
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_jwks_url: str | None = Field(
+        default=None, description="JWKS URL; default: discovered from the issuer"
+    )
+    oidc_identity_claim: str = "email"
+    oidc_algorithms: list[str] = ["RS256", "ES256", "PS256", "EdDSA"]
+    oidc_leeway_seconds: int = 30
+    oidc_jwks_cache_seconds: int = 300
+
+    # Audit chain signing keys.
+    audit_signing_key: Path | None = None
+    audit_public_key: Path | None = None
+    audit_key_id: str | None = None
+
+    # Key that encrypts connector credentials at rest (Fernet, urlsafe base64).
+    secret_key_file: Path | None = None
+
+    api_token_default_days: int = 90
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to the embedded SQLite file."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.var_dir / 'idgov.db').as_posix()}"
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.audit_signing_key or self.var_dir / "audit-signing.key"
+
+    @property
+    def public_key_path(self) -> Path:
+        return self.audit_public_key or self.var_dir / "audit-signing.pub"
+
+    @property
+    def secret_key_path(self) -> Path:
+        return self.secret_key_file or self.var_dir / "secret.key"
+
+    @property
+    def admin_token_path(self) -> Path:
+        return self.var_dir / "admin-token"
+
+
+def get_settings() -> Settings:
+    """Read the settings anew (cheap; callers keep the object they need)."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""People: identities, their manager hierarchy and their effective access."""

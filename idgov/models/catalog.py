@@ -1,0 +1,151 @@
+"""The governed catalog: entitlements, roles and their composition, SoD rules and exceptions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from idgov.db.base import Base, IdMixin, TimestampMixin
+
+ENTITLEMENT_KINDS = ("group", "role", "app_role")
+DATA_CLASSIFICATIONS = ("none", "pii", "regulated")
+ROLE_KINDS = ("business", "technical")
+SOD_SEVERITIES = ("low", "medium", "high", "critical")
+
+
+class Entitlement(IdMixin, TimestampMixin, Base):
+    """One grantable thing in one application: a group, a role or an app role."""
+
+    __tablename__ = "entitlements"
+    __table_args__ = (
+        Index("uq_entitlements_application_id_native_id", "application_id", "native_id",
+              unique=True),
+        CheckConstraint("kind IN ('group', 'role', 'app_role')", name="kind"),
+        CheckConstraint("risk IN ('low', 'medium', 'high', 'critical')", name="risk"),
+        CheckConstraint(
+            "data_classification IN ('none', 'pii', 'regulated')", name="data_classification"
+        ),
+    )
+
+    application_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("applications.id", ondelete="RESTRICT")
+    )
+    kind: Mapped[str] = mapped_column(String(16), default="group")
+    native_id: Mapped[str] = mapped_column(String(500))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(String(2000))
+    risk: Mapped[str] = mapped_column(String(16), default="low")
+    privileged: Mapped[bool] = mapped_column(Boolean, default=False)
+    data_classification: Mapped[str] = mapped_column(String(16), default="none")
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("identities.id", ondelete="SET NULL")
+    )
+    requestable: Mapped[bool] = mapped_column(Boolean, default=True)
+    max_duration_days: Mapped[int | None] = mapped_column(Integer)
+
+
+class Role(IdMixin, TimestampMixin, Base):
+    """A business or technical role: a named bundle of included roles and entitlements."""
+
+    __tablename__ = "roles"
+    __table_args__ = (CheckConstraint("kind IN ('business', 'technical')", name="kind"),)
+
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str | None] = mapped_column(String(2000))
+    kind: Mapped[str] = mapped_column(String(16), default="business")
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("identities.id", ondelete="SET NULL")
+    )
+    requestable: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class RoleInclusion(IdMixin, Base):
+    """role -> included role, valid from .. until; end-dated, never deleted."""
+
+    __tablename__ = "role_inclusions"
+    __table_args__ = (
+        CheckConstraint("parent_role_id <> child_role_id", name="not_self"),
+        Index("ix_role_inclusions_parent", "parent_role_id"),
+        Index("ix_role_inclusions_child", "child_role_id"),
+    )
+
+    parent_role_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("roles.id", ondelete="RESTRICT"))
+    child_role_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("roles.id", ondelete="RESTRICT"))
+    valid_from: Mapped[datetime]
+    valid_until: Mapped[datetime | None]
+    end_reason: Mapped[str | None] = mapped_column(String(2000))
+
+
+class RoleEntitlement(IdMixin, Base):
+    """role -> entitlement, valid from .. until; end-dated, never deleted."""
+
+    __tablename__ = "role_entitlements"
+    __table_args__ = (
+        Index("ix_role_entitlements_role", "role_id"),
+        Index("ix_role_entitlements_entitlement", "entitlement_id"),
+    )
+
+    role_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("roles.id", ondelete="RESTRICT"))
+    entitlement_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("entitlements.id", ondelete="RESTRICT")
+    )
+    valid_from: Mapped[datetime]
+    valid_until: Mapped[datetime | None]
+    end_reason: Mapped[str | None] = mapped_column(String(2000))
+
+
+class SodRule(IdMixin, TimestampMixin, Base):
+    """Two sets of roles or entitlements that one identity must not hold together."""
+
+    __tablename__ = "sod_rules"
+    __table_args__ = (
+        CheckConstraint("severity IN ('low', 'medium', 'high', 'critical')", name="severity"),
+    )
+
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str | None] = mapped_column(String(2000))
+    severity: Mapped[str] = mapped_column(String(16), default="high")
+    exception_allowed: Mapped[bool] = mapped_column(Boolean, default=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class SodRuleItem(IdMixin, Base):
+    """One member of side ``a`` or ``b`` of a rule: a role or an entitlement."""
+
+    __tablename__ = "sod_rule_items"
+    __table_args__ = (
+        CheckConstraint("side IN ('a', 'b')", name="side"),
+        CheckConstraint(
+            "(role_id IS NULL) <> (entitlement_id IS NULL)", name="role_xor_entitlement"
+        ),
+        Index("ix_sod_rule_items_rule", "rule_id"),
+    )
+
+    rule_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sod_rules.id", ondelete="CASCADE"))
+    side: Mapped[str] = mapped_column(String(1))
+    role_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("roles.id", ondelete="RESTRICT"))
+    entitlement_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("entitlements.id", ondelete="RESTRICT")
+    )
+
+
+class SodException(IdMixin, TimestampMixin, Base):
+    """A granted exception to a rule for one identity, with its mitigating control."""
+
+    __tablename__ = "sod_exceptions"
+    __table_args__ = (Index("ix_sod_exceptions_rule_identity", "rule_id", "identity_id"),)
+
+    rule_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sod_rules.id", ondelete="CASCADE"))
+    identity_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("identities.id", ondelete="CASCADE")
+    )
+    control: Mapped[str] = mapped_column(String(2000))
+    approver_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("identities.id", ondelete="SET NULL")
+    )
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    revoke_reason: Mapped[str | None] = mapped_column(String(2000))

@@ -1,0 +1,120 @@
+"""Fixtures shared by the whole suite: databases on both backends, app, clock, tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from idgov.audit.service import install_sealer
+from idgov.audit.signing import Signer, generate_signer
+from idgov.auth import service as auth_service
+from idgov.clock import FixedClock
+from idgov.config import Settings
+from idgov.db.session import make_session_factory, unit_of_work
+from idgov.main import create_app
+from idgov.types import Actor
+from tests import databases
+
+START = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def _pg_scratch() -> Iterator[databases.PostgresScratch | None]:
+    if "postgresql" not in databases.backends():
+        yield None
+        return
+    base = databases.pg_base_url()
+    if base is None:
+        yield None
+        return
+    scratch = databases.PostgresScratch(base)
+    yield scratch
+    scratch.drop()
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> databases.SqliteTemplate:
+    return databases.SqliteTemplate(tmp_path_factory.mktemp("sqlite-template"))
+
+
+@pytest.fixture(params=databases.backends())
+def db_url(request: pytest.FixtureRequest, tmp_path: Path,
+           _sqlite_template: databases.SqliteTemplate,
+           _pg_scratch: databases.PostgresScratch | None) -> Iterator[str]:
+    """The URL of an empty, migrated database; the test is run once per backend."""
+    backend = request.param
+    if backend == "sqlite":
+        if request.node.get_closest_marker("postgres_only"):
+            pytest.skip("PostgreSQL-only test")
+        yield _sqlite_template.copy_to(tmp_path)
+        return
+    if _pg_scratch is None:
+        databases.missing("PostgreSQL")
+        return
+    yield _pg_scratch.url
+    _pg_scratch.reset()
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = databases.make_test_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(START)
+
+
+@pytest.fixture
+def signer() -> Signer:
+    return generate_signer()
+
+
+@pytest.fixture
+def session_factory(engine: Engine, signer: Signer) -> sessionmaker[Session]:
+    factory = make_session_factory(engine)
+    install_sealer(factory, signer)
+    return factory
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(var_dir=tmp_path / "var")
+
+
+@pytest.fixture
+def app(settings: Settings, engine: Engine, clock: FixedClock, signer: Signer) -> FastAPI:
+    return create_app(settings, engine=engine, clock=clock, signer=signer)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+def make_token(factory: sessionmaker[Session], clock: FixedClock, name: str,
+               roles: list[str]) -> str:
+    """A fresh service principal holding ``roles`` and an API token for it."""
+    with unit_of_work(factory) as session:
+        principal = auth_service.ensure_principal(session, name=name, roles=roles,
+                                                  actor=Actor.system("tests"), clock=clock)
+        text, _row = auth_service.issue_token(session, principal=principal, name=name,
+                                              roles=roles, expires_at=None,
+                                              actor=Actor.system("tests"), clock=clock)
+    return text
+
+
+@pytest.fixture
+def admin_headers(session_factory: sessionmaker[Session], clock: FixedClock) -> dict[str, str]:
+    return {"Authorization": "Bearer " + make_token(session_factory, clock, "test-admin",
+                                                    ["administrator"])}
