@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
+import importlib
+
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine, text
 
 from idgov import __version__
-from idgov.audit.service import install_sealer
-from idgov.audit.signing import Signer, load_signer
-from idgov.clock import Clock, SystemClock
+from idgov.audit.signing import Signer
+from idgov.clock import Clock
 from idgov.config import Settings, get_settings
-from idgov.db.session import make_engine, make_session_factory
+from idgov.runtime import open_runtime
 from idgov.web import problems
 from idgov.web.deps import AppContext
 
 
-def core_routers() -> list[APIRouter]:
-    """Every router of the identity core, in the order they appear in the OpenAPI document."""
-    from idgov.identities.endpoints import router as identities
+# Every module of the identity core that serves HTTP, in OpenAPI order. Each has ``router``.
+CORE_ROUTER_MODULES = (
+    "idgov.auth.endpoints",
+    "idgov.identities.endpoints",
+    "idgov.access.endpoints",
+    "idgov.groups.endpoints",
+    "idgov.applications.endpoints",
+    "idgov.catalog.endpoints",
+    "idgov.assignments.endpoints",
+    "idgov.audit.endpoints",
+)
 
-    return [identities]
+
+def core_routers() -> list[APIRouter]:
+    """The routers of the identity core."""
+    return [importlib.import_module(name).router for name in CORE_ROUTER_MODULES]
 
 
 def create_app(
@@ -31,11 +43,10 @@ def create_app(
 ) -> FastAPI:
     """Build the web application. Tests pass their own engine, clock and signer."""
     settings = settings or get_settings()
-    engine = engine or make_engine(settings.resolved_database_url)
-    factory = make_session_factory(engine)
-    install_sealer(factory, signer or load_signer(settings.signing_key_path))
-    ctx = AppContext(settings=settings, engine=engine, session_factory=factory,
-                     clock=clock or SystemClock())
+    runtime = open_runtime(settings, engine=engine, clock=clock, signer=signer)
+    engine = runtime.engine
+    ctx = AppContext(settings=settings, engine=engine, session_factory=runtime.session_factory,
+                     clock=runtime.clock)
 
     app = FastAPI(
         title="idgov",

@@ -1,0 +1,5 @@
+"""Placeholder until the module lands."""
+
+import typer
+
+app = typer.Typer()

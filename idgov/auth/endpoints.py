@@ -1,0 +1,5 @@
+"""Placeholder router until the module lands."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
