@@ -15,11 +15,14 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import inspect, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
+from idgov.audit import repository
 from idgov.audit.canonical import GENESIS_HASH, event_hash, to_jsonable
+from idgov.audit.schemas import AuditEventFilter
 from idgov.audit.signing import Signer, block_message
 from idgov.clock import Clock
+from idgov.db.repository import Page, get_or_404
 from idgov.models.audit import AuditChainHead, AuditEvent
 from idgov.types import Actor
 
@@ -110,7 +113,9 @@ def seal(session: Session, events: list[AuditEvent], signer: Signer) -> None:
 
 
 def _before_commit(session: Session) -> None:
-    pending: list[AuditEvent] = session.info.pop(_PENDING, [])
+    # Events discarded with a rolled-back savepoint are no longer in the session.
+    pending = [e for e in session.info.pop(_PENDING, []) if inspect(e).persistent
+               or inspect(e).pending]
     if not pending:
         return
     signer: Signer | None = session.info.get(_SIGNER)
@@ -119,15 +124,23 @@ def _before_commit(session: Session) -> None:
     seal(session, pending, signer)
 
 
-def _after_rollback(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+def _after_rollback(session: Session, transaction: SessionTransaction) -> None:
+    # A rolled-back savepoint keeps the events recorded before it: they must still be sealed.
+    if not transaction.nested:
+        session.info.pop(_PENDING, None)
 
 
 def install_sealer(factory: sessionmaker[Session], signer: Signer) -> None:
     """Make every session of ``factory`` seal its audit events at commit with ``signer``."""
     factory.configure(info={_SIGNER: signer})
     sa_event.listen(factory, "before_commit", _before_commit)
-    sa_event.listen(factory, "after_soft_rollback", lambda s, _t: _after_rollback(s))
+    sa_event.listen(factory, "after_soft_rollback", _after_rollback)
+
+
+def session_signer(session: Session) -> Signer | None:
+    """The signer that seals this session's events (None when the session has no sealer)."""
+    signer: Signer | None = session.info.get(_SIGNER)
+    return signer
 
 
 # Columns whose values never enter the trail (secrets, hashes of secrets).
@@ -143,3 +156,20 @@ def snapshot(obj: Any, *, exclude: frozenset[str] = frozenset()) -> dict[str, An
         for attr in mapper.column_attrs
         if attr.key not in skip
     }
+
+
+# Reading the trail (the API). The chain itself is checked by idgov.audit.verify.
+
+
+def list_events(session: Session, *, filters: AuditEventFilter) -> Page[AuditEvent]:
+    """Sealed events matching ``filters``, in chain (seq) order, one page at a time."""
+    stmt = repository.list_query(
+        object_type=filters.object_type, object_id=filters.object_id,
+        actor_id=filters.actor_id, action=filters.action,
+        occurred_from=filters.occurred_from, occurred_to=filters.occurred_to)
+    return repository.page_by_seq(session, stmt, limit=filters.limit, cursor=filters.cursor)
+
+
+def get_event(session: Session, *, event_id: uuid.UUID) -> AuditEvent:
+    """One event by id, sealed or not; NotFound when there is none."""
+    return get_or_404(session, AuditEvent, event_id, what="audit event")
