@@ -9,12 +9,12 @@ from sqlalchemy import Engine, text
 
 from idgov import __version__
 from idgov.audit.signing import Signer
+from idgov.auth.oidc import oidc_resolver
 from idgov.clock import Clock
 from idgov.config import Settings, get_settings
 from idgov.runtime import open_runtime
 from idgov.web import problems
 from idgov.web.deps import AppContext
-
 
 # Every module of the identity core that serves HTTP, in OpenAPI order. Each has ``router``.
 CORE_ROUTER_MODULES = (
@@ -46,7 +46,7 @@ def create_app(
     runtime = open_runtime(settings, engine=engine, clock=clock, signer=signer)
     engine = runtime.engine
     ctx = AppContext(settings=settings, engine=engine, session_factory=runtime.session_factory,
-                     clock=runtime.clock)
+                     clock=runtime.clock, oidc=oidc_resolver(settings, clock=runtime.clock))
 
     app = FastAPI(
         title="idgov",
