@@ -1,0 +1,94 @@
+"""Assignment queries: filters, what is in force at an instant, and what a caller may see."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, not_, or_, select
+from sqlalchemy.orm import Session
+
+from idgov.assignments.schemas import AssignmentFilter
+from idgov.models.assignment import Assignment
+from idgov.models.catalog import Entitlement, Role
+from idgov.models.identity import Identity
+
+
+def in_force(at: datetime) -> ColumnElement[bool]:
+    """Assignments that grant access at ``at``: started, not expired, not revoked."""
+    return and_(
+        Assignment.revoked_at.is_(None),
+        Assignment.valid_from <= at,
+        or_(Assignment.valid_until.is_(None), Assignment.valid_until > at),
+    )
+
+
+def not_ended(at: datetime) -> ColumnElement[bool]:
+    """Assignments in force at ``at`` or still to start: neither revoked nor expired."""
+    return and_(
+        Assignment.revoked_at.is_(None),
+        or_(Assignment.valid_until.is_(None), Assignment.valid_until > at),
+    )
+
+
+def same_target(*, identity_id: uuid.UUID, role_id: uuid.UUID | None,
+                entitlement_id: uuid.UUID | None) -> ColumnElement[bool]:
+    target = (Assignment.role_id == role_id if role_id is not None
+              else Assignment.entitlement_id == entitlement_id)
+    return and_(Assignment.identity_id == identity_id, target)
+
+
+def find_overlapping(session: Session, *, identity_id: uuid.UUID, role_id: uuid.UUID | None,
+                     entitlement_id: uuid.UUID | None, valid_from: datetime,
+                     valid_until: datetime | None, now: datetime) -> Assignment | None:
+    """A live assignment of the same thing to the same identity whose window overlaps."""
+    stmt = select(Assignment).where(
+        same_target(identity_id=identity_id, role_id=role_id, entitlement_id=entitlement_id),
+        not_ended(now),
+        or_(Assignment.valid_until.is_(None), Assignment.valid_until > valid_from),
+    )
+    if valid_until is not None:
+        stmt = stmt.where(Assignment.valid_from < valid_until)
+    return session.scalars(stmt.order_by(Assignment.valid_from).limit(1)).first()
+
+
+def list_query(filters: AssignmentFilter, *, now: datetime) -> Select[Any]:
+    stmt = select(Assignment)
+    for column in ("identity_id", "role_id", "entitlement_id", "source"):
+        value = getattr(filters, column)
+        if value is not None:
+            stmt = stmt.where(getattr(Assignment, column) == value)
+    if filters.active is True:
+        stmt = stmt.where(in_force(now))
+    elif filters.active is False:
+        stmt = stmt.where(not_(in_force(now)))
+    return stmt
+
+
+def visible_to(person_id: uuid.UUID) -> ColumnElement[bool]:
+    """Row rule for related readers: assignments of the person's direct and indirect reports,
+    and assignments of the roles and entitlements the person owns."""
+    reports = (select(Identity.id).where(Identity.manager_id == person_id)
+               .cte("reports", recursive=True))
+    reports = reports.union(
+        select(Identity.id).join(reports, Identity.manager_id == reports.c.id)
+    )
+    owned_roles = select(Role.id).where(Role.owner_id == person_id)
+    owned_entitlements = select(Entitlement.id).where(Entitlement.owner_id == person_id)
+    return or_(
+        Assignment.identity_id.in_(select(reports.c.id)),
+        Assignment.role_id.in_(owned_roles),
+        Assignment.entitlement_id.in_(owned_entitlements),
+    )
+
+
+def owns_target(session: Session, person_id: uuid.UUID, assignment: Assignment) -> bool:
+    """Whether ``person_id`` owns the role or entitlement ``assignment`` grants."""
+    if assignment.role_id is not None:
+        owner = session.scalar(select(Role.owner_id).where(Role.id == assignment.role_id))
+    else:
+        owner = session.scalar(
+            select(Entitlement.owner_id).where(Entitlement.id == assignment.entitlement_id)
+        )
+    return owner == person_id

@@ -1,0 +1,215 @@
+"""Assignment services: the only way access is granted or taken away in the desired state.
+
+Requests, birthright rules, lifecycle, certification and administrators all call
+:func:`grant` and :func:`revoke`. Rows are end-dated, never deleted, so the access held at any
+past instant can be reconstructed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from idgov.assignments import repository
+from idgov.assignments.schemas import AssignmentCreate, AssignmentFilter
+from idgov.audit.service import record, snapshot
+from idgov.auth.caller import Caller
+from idgov.clock import Clock
+from idgov.db.repository import Page, get_or_404, paginate
+from idgov.errors import Conflict, ErrorList, FieldError, InvalidInput, NotFound
+from idgov.identities.repository import manager_chain
+from idgov.models.assignment import ASSIGNMENT_SOURCES, Assignment
+from idgov.models.catalog import Entitlement, Role
+from idgov.models.identity import Identity
+from idgov.types import Actor
+
+
+def _load_targets(session: Session, *, identity_id: uuid.UUID, role_id: uuid.UUID | None,
+                  entitlement_id: uuid.UUID | None, source: str,
+                  reason: str | None) -> tuple[Identity, Entitlement | None]:
+    """Check the references and mandatory fields, reporting every bad field at once."""
+    errors = ErrorList()
+    if source not in ASSIGNMENT_SOURCES:
+        errors.add("source", f"must be one of {', '.join(ASSIGNMENT_SOURCES)}")
+    if not reason or not reason.strip():
+        errors.add("reason", "a reason is required")
+    if (role_id is None) == (entitlement_id is None):
+        errors.add("role_id", "give exactly one of role_id and entitlement_id")
+    identity = session.get(Identity, identity_id)
+    if identity is None:
+        errors.add("identity_id", f"no identity {identity_id}")
+    if role_id is not None and session.get(Role, role_id) is None:
+        errors.add("role_id", f"no role {role_id}")
+    entitlement = session.get(Entitlement, entitlement_id) if entitlement_id else None
+    if entitlement_id is not None and entitlement is None:
+        errors.add("entitlement_id", f"no entitlement {entitlement_id}")
+    errors.raise_if_any("the assignment is invalid")
+    assert identity is not None
+    return identity, entitlement
+
+
+def _window(*, now: datetime, valid_from: datetime | None, valid_until: datetime | None,
+            entitlement: Entitlement | None) -> tuple[datetime, datetime | None]:
+    """The validity window, capped by the entitlement's maximum duration."""
+    start = valid_from or now
+    if entitlement is not None and entitlement.max_duration_days:
+        cap = start + timedelta(days=entitlement.max_duration_days)
+        if valid_until is None:
+            valid_until = cap
+        elif valid_until > cap:
+            raise InvalidInput(
+                f"{entitlement.name} may be held for at most "
+                f"{entitlement.max_duration_days} days",
+                errors=[FieldError("valid_until", f"must be on or before {cap.isoformat()}")],
+            )
+    if valid_until is not None:
+        if valid_until <= start:
+            raise InvalidInput("valid_until must be after valid_from",
+                               errors=[FieldError("valid_until", "must be after valid_from")])
+        if valid_until <= now:
+            raise InvalidInput("the assignment would already have ended",
+                               errors=[FieldError("valid_until", "must be in the future")])
+    return start, valid_until
+
+
+def grant(
+    session: Session,
+    *,
+    identity_id: uuid.UUID,
+    role_id: uuid.UUID | None = None,
+    entitlement_id: uuid.UUID | None = None,
+    source: str,
+    reason: str | None,
+    valid_from: datetime | None,
+    valid_until: datetime | None,
+    request_line_id: uuid.UUID | None = None,
+    actor: Actor,
+    clock: Clock,
+) -> Assignment:
+    """Assign one role or one entitlement to an identity, and audit it.
+
+    ``valid_from`` defaults to now. An entitlement with a maximum duration caps
+    ``valid_until`` (and supplies it when omitted). Raises InvalidInput for dangling ids, a
+    missing reason or a bad window; Conflict for a terminated identity or when the same
+    thing is already assigned for an overlapping window.
+    """
+    identity, entitlement = _load_targets(session, identity_id=identity_id, role_id=role_id,
+                                          entitlement_id=entitlement_id, source=source,
+                                          reason=reason)
+    if identity.lifecycle_state == "terminated":
+        raise Conflict(f"identity {identity.employee_id} is terminated and cannot receive "
+                       "new access", identity_id=str(identity_id))
+    now = clock.now()
+    start, until = _window(now=now, valid_from=valid_from, valid_until=valid_until,
+                           entitlement=entitlement)
+    existing = repository.find_overlapping(session, identity_id=identity_id, role_id=role_id,
+                                           entitlement_id=entitlement_id, valid_from=start,
+                                           valid_until=until, now=now)
+    if existing is not None:
+        what = "role" if role_id is not None else "entitlement"
+        raise Conflict(f"identity already holds this {what} through assignment {existing.id}",
+                       assignment_id=str(existing.id))
+    assignment = Assignment(
+        identity_id=identity_id, role_id=role_id, entitlement_id=entitlement_id,
+        source=source, reason=reason.strip() if reason else reason,
+        request_line_id=request_line_id, granted_by=actor.label,
+        valid_from=start, valid_until=until, created_at=now, updated_at=now,
+    )
+    session.add(assignment)
+    session.flush()
+    record(session, actor=actor, action="assignment.grant", object_type="assignment",
+           object_id=assignment.id, clock=clock, after=snapshot(assignment))
+    return assignment
+
+
+def revoke(session: Session, *, assignment_id: uuid.UUID, reason: str, actor: Actor,
+           clock: Clock) -> Assignment:
+    """End an assignment now, with a reason; the row stays as history.
+
+    Raises NotFound for an unknown id, InvalidInput without a reason, Conflict when the
+    assignment has already ended (revoked or expired).
+    """
+    if not reason or not reason.strip():
+        raise InvalidInput("a reason is required",
+                           errors=[FieldError("reason", "a reason is required")])
+    assignment = get_or_404(session, Assignment, assignment_id, what="assignment")
+    now = clock.now()
+    if assignment.revoked_at is not None:
+        raise Conflict(f"assignment {assignment_id} was already revoked at "
+                       f"{assignment.revoked_at.isoformat()}")
+    if assignment.valid_until is not None and assignment.valid_until <= now:
+        raise Conflict(f"assignment {assignment_id} already expired at "
+                       f"{assignment.valid_until.isoformat()}")
+    before = snapshot(assignment)
+    assignment.revoked_at = now
+    assignment.revoked_by = actor.label
+    assignment.revoke_reason = reason.strip()
+    assignment.updated_at = now
+    session.flush()
+    record(session, actor=actor, action="assignment.revoke", object_type="assignment",
+           object_id=assignment.id, clock=clock, before=before, after=snapshot(assignment))
+    return assignment
+
+
+def set_last_certified(session: Session, *, assignment_id: uuid.UUID, at: datetime, by: str,
+                       actor: Actor, clock: Clock) -> Assignment:
+    """Record that a reviewer confirmed this assignment (called by certification)."""
+    assignment = get_or_404(session, Assignment, assignment_id, what="assignment")
+    before = snapshot(assignment)
+    assignment.last_certified_at = at
+    assignment.last_certified_by = by
+    assignment.updated_at = clock.now()
+    session.flush()
+    record(session, actor=actor, action="assignment.certify", object_type="assignment",
+           object_id=assignment.id, clock=clock, before=before, after=snapshot(assignment))
+    return assignment
+
+
+def in_force_for(session: Session, *, identity_id: uuid.UUID, at: datetime) -> Sequence[Assignment]:
+    """The assignments that grant ``identity_id`` access at ``at``."""
+    stmt = select(Assignment).where(Assignment.identity_id == identity_id,
+                                    repository.in_force(at))
+    return list(session.scalars(stmt.order_by(Assignment.valid_from, Assignment.id)))
+
+
+def create_assignment(session: Session, *, assignment_in: AssignmentCreate, actor: Actor,
+                      clock: Clock) -> Assignment:
+    """An administrator's grant (source ``admin``)."""
+    return grant(session, identity_id=assignment_in.identity_id, role_id=assignment_in.role_id,
+                 entitlement_id=assignment_in.entitlement_id, source="admin",
+                 reason=assignment_in.reason, valid_from=assignment_in.valid_from,
+                 valid_until=assignment_in.valid_until, actor=actor, clock=clock)
+
+
+def can_see(session: Session, *, caller: Caller, assignment: Assignment) -> bool:
+    """Row rule: global readers see all; managers their reports', owners their items'."""
+    if caller.can("assignments:read"):
+        return True
+    if not caller.can("assignments:read_related") or caller.identity_id is None:
+        return False
+    if caller.identity_id in manager_chain(session, assignment.identity_id):
+        return True
+    return repository.owns_target(session, caller.identity_id, assignment)
+
+
+def get_visible(session: Session, *, caller: Caller, assignment_id: uuid.UUID) -> Assignment:
+    """Load an assignment the caller may see; one they may not see does not exist for them."""
+    assignment = get_or_404(session, Assignment, assignment_id, what="assignment")
+    if not can_see(session, caller=caller, assignment=assignment):
+        raise NotFound(f"assignment {assignment_id} does not exist")
+    return assignment
+
+
+def list_assignments(session: Session, *, caller: Caller, filters: AssignmentFilter,
+                     clock: Clock) -> Page[Assignment]:
+    """Assignments matching ``filters`` that the caller may see; ``active`` is as of now."""
+    stmt = repository.list_query(filters, now=clock.now())
+    if not caller.can("assignments:read"):
+        if caller.identity_id is None:
+            return Page(items=[], next_cursor=None)
+        stmt = stmt.where(repository.visible_to(caller.identity_id))
+    return paginate(session, stmt, Assignment, limit=filters.limit, cursor=filters.cursor)
