@@ -1,0 +1,178 @@
+"""The authorisation matrix: for every route and every service role, allowed or refused.
+
+The table is written out here by hand, not derived from the code: it is the specification.
+A route the application serves that the table lacks (or the reverse) fails the test, so a
+new endpoint cannot ship without a decision on who may call it.
+
+Authentication is replaced by a caller holding exactly one service role; what is checked is
+the route-level decision (403 or not). Row rules (a manager sees only their reports) are
+tested with each module.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from idgov.auth.caller import Caller
+from idgov.web.deps import get_caller
+
+ROLES = ("administrator", "auditor", "hr-system", "requester", "manager", "approver", "owner")
+
+# One column per role, in the order of ROLES: A = allowed, . = refused with 403.
+#                                                         adm aud hr  req mgr apr own
+MATRIX_TEXT = """
+GET    /me                                                 A   A   A   A   A   A   A
+POST   /service-principals                                 A   .   .   .   .   .   .
+GET    /service-principals                                 A   A   .   .   .   .   .
+GET    /service-principals/{principal_id}                  A   A   .   .   .   .   .
+PATCH  /service-principals/{principal_id}                  A   .   .   .   .   .   .
+POST   /tokens                                             A   .   .   .   .   .   .
+GET    /tokens                                             A   A   .   .   .   .   .
+GET    /tokens/{token_id}                                  A   A   .   .   .   .   .
+POST   /tokens/{token_id}/revoke                           A   .   .   .   .   .   .
+POST   /service-role-grants                                A   .   .   .   .   .   .
+GET    /service-role-grants                                A   A   .   .   .   .   .
+DELETE /service-role-grants/{grant_id}                     A   .   .   .   .   .   .
+GET    /identities                                         A   A   A   A   A   A   A
+POST   /identities                                         A   .   A   .   .   .   .
+GET    /identities/{identity_id}                           A   A   A   A   A   A   A
+PATCH  /identities/{identity_id}                           A   .   A   .   .   .   .
+DELETE /identities/{identity_id}                           A   .   A   .   .   .   .
+GET    /identities/{identity_id}/access                    A   A   A   A   A   A   A
+GET    /groups                                             A   A   A   .   .   .   .
+POST   /groups                                             A   .   .   .   .   .   .
+GET    /groups/{group_id}                                  A   A   A   .   .   .   .
+PATCH  /groups/{group_id}                                  A   .   .   .   .   .   .
+DELETE /groups/{group_id}                                  A   .   .   .   .   .   .
+GET    /groups/{group_id}/members                          A   A   A   .   .   .   .
+POST   /groups/{group_id}/members                          A   .   .   .   .   .   .
+DELETE /groups/{group_id}/members/{identity_id}            A   .   .   .   .   .   .
+GET    /applications                                       A   A   .   A   A   A   A
+POST   /applications                                       A   .   .   .   .   .   .
+GET    /applications/{application_id}                      A   A   .   A   A   A   A
+PATCH  /applications/{application_id}                      A   .   .   .   .   .   .
+DELETE /applications/{application_id}                      A   .   .   .   .   .   .
+GET    /accounts                                           A   A   .   .   .   .   .
+POST   /accounts                                           A   .   .   .   .   .   .
+GET    /accounts/{account_id}                              A   A   .   .   .   .   .
+PATCH  /accounts/{account_id}                              A   .   .   .   .   .   .
+DELETE /accounts/{account_id}                              A   .   .   .   .   .   .
+GET    /entitlements                                       A   A   .   A   A   A   A
+POST   /entitlements                                       A   .   .   .   .   .   .
+GET    /entitlements/{entitlement_id}                      A   A   .   A   A   A   A
+PATCH  /entitlements/{entitlement_id}                      A   .   .   .   .   .   .
+DELETE /entitlements/{entitlement_id}                      A   .   .   .   .   .   .
+GET    /roles                                              A   A   .   A   A   A   A
+POST   /roles                                              A   .   .   .   .   .   .
+GET    /roles/{role_id}                                    A   A   .   A   A   A   A
+PATCH  /roles/{role_id}                                    A   .   .   .   .   .   .
+DELETE /roles/{role_id}                                    A   .   .   .   .   .   .
+POST   /roles/{role_id}/included-roles                     A   .   .   .   .   .   .
+DELETE /roles/{role_id}/included-roles/{child_role_id}     A   .   .   .   .   .   .
+POST   /roles/{role_id}/entitlements                       A   .   .   .   .   .   .
+DELETE /roles/{role_id}/entitlements/{entitlement_id}      A   .   .   .   .   .   .
+GET    /sod-rules                                          A   A   .   .   .   .   A
+POST   /sod-rules                                          A   .   .   .   .   .   .
+GET    /sod-rules/{rule_id}                                A   A   .   .   .   .   A
+PATCH  /sod-rules/{rule_id}                                A   .   .   .   .   .   .
+DELETE /sod-rules/{rule_id}                                A   .   .   .   .   .   .
+GET    /sod-rules/{rule_id}/exceptions                     A   A   .   .   .   .   A
+POST   /sod-rules/{rule_id}/exceptions                     A   .   .   .   .   .   .
+POST   /sod-rules/{rule_id}/exceptions/{exception_id}/revoke A .   .   .   .   .   .
+GET    /assignments                                        A   A   .   .   A   .   A
+POST   /assignments                                        A   .   .   .   .   .   .
+GET    /assignments/{assignment_id}                        A   A   .   .   A   .   A
+POST   /assignments/{assignment_id}/revoke                 A   .   .   .   .   .   .
+GET    /audit/events                                       A   A   .   .   .   .   .
+GET    /audit/events/{event_id}                            A   A   .   .   .   .   .
+GET    /audit/verify                                       A   A   .   .   .   .   .
+"""
+
+# Served to anyone, without credentials.
+PUBLIC = {("GET", "/healthz"), ("GET", "/readyz")}
+
+
+def _parse() -> dict[tuple[str, str], dict[str, bool]]:
+    table: dict[tuple[str, str], dict[str, bool]] = {}
+    for line in MATRIX_TEXT.strip().splitlines():
+        method, path, *marks = line.split()
+        assert len(marks) == len(ROLES), line
+        assert (method, path) not in table, f"duplicate row {method} {path}"
+        table[(method, path)] = {role: mark == "A" for role, mark in zip(ROLES, marks,
+                                                                          strict=True)}
+    return table
+
+
+MATRIX = _parse()
+
+
+def served_routes(app: FastAPI) -> set[tuple[str, str]]:
+    """Every (method, path template) the application documents in its OpenAPI document."""
+    return {
+        (method.upper(), path)
+        for path, operations in app.openapi()["paths"].items()
+        for method in operations
+    }
+
+
+def _url(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", lambda _m: str(uuid.uuid4()), path)
+
+
+@pytest.fixture
+def role_client(app: FastAPI) -> Iterator[tuple[TestClient, list[str]]]:
+    current: list[str] = ["administrator"]
+
+    def caller() -> Caller:
+        return Caller.build(kind="oidc", name=f"matrix-{current[0]}",
+                            roles=frozenset({current[0]}), identity_id=uuid.uuid4())
+
+    app.dependency_overrides[get_caller] = caller
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client, current
+    app.dependency_overrides.clear()
+
+
+def test_every_served_route_is_in_the_matrix(app: FastAPI) -> None:
+    served = served_routes(app) - PUBLIC
+    assert served - set(MATRIX) == set(), "routes served but missing from the matrix"
+    assert set(MATRIX) - served == set(), "matrix rows for routes the app does not serve"
+
+
+def test_every_route_allows_exactly_the_roles_in_the_matrix(
+    role_client: tuple[TestClient, list[str]],
+) -> None:
+    client, current = role_client
+    wrong: list[str] = []
+    for (method, path), allowed in sorted(MATRIX.items()):
+        url = _url(path)
+        for role in ROLES:
+            current[0] = role
+            body = {} if method in {"POST", "PATCH", "PUT"} else None
+            resp = client.request(method, url, json=body)
+            refused = resp.status_code == 403
+            if resp.status_code == 401 or resp.status_code >= 500:
+                wrong.append(f"{method} {path} as {role}: unexpected {resp.status_code}")
+            elif allowed[role] == refused:
+                want = "allowed" if allowed[role] else "403"
+                wrong.append(f"{method} {path} as {role}: want {want}, got {resp.status_code}")
+    assert wrong == []
+
+
+def test_public_routes_need_no_credentials(client: TestClient) -> None:
+    for method, path in PUBLIC:
+        assert client.request(method, path).status_code == 200
+
+
+def test_no_credentials_is_401_on_every_protected_route(client: TestClient) -> None:
+    for method, path in sorted(MATRIX):
+        body = {} if method in {"POST", "PATCH", "PUT"} else None
+        resp = client.request(method, _url(path), json=body)
+        assert resp.status_code == 401, f"{method} {path}: {resp.status_code}"
+        assert resp.headers["content-type"].startswith("application/problem+json")
