@@ -40,7 +40,7 @@ class Settings(BaseSettings):
         default=None, description="JWKS URL; default: discovered from the issuer"
     )
     oidc_identity_claim: str = "email"
-    oidc_algorithms: list[str] = ["RS256", "ES256", "PS256", "EdDSA"]
+    oidc_algorithms: list[str] = ["RS256", "ES256", "PS256"]
     oidc_leeway_seconds: int = 30
     oidc_jwks_cache_seconds: int = 300
 
