@@ -22,7 +22,7 @@ from idgov.applications.schemas import (
     ApplicationFilter,
     ApplicationUpdate,
 )
-from idgov.audit.service import record, snapshot
+from idgov.audit.service import apply_changes, record, snapshot
 from idgov.clock import Clock
 from idgov.db.repository import Page, get_or_404, paginate, require_exists
 from idgov.errors import Conflict, ErrorList, FieldError, InUse, InvalidInput
@@ -289,13 +289,8 @@ def update_account(session: Session, *, account_id: uuid.UUID, account_in: Accou
               for key in ("native_id", "account_type", "identity_id", "owner_id")}
     _check_account(session, application_id=account.application_id, exclude=account.id,
                    **merged)
-    before = snapshot(account)
-    for key, value in changes.items():
-        setattr(account, key, value)
-    account.updated_at = clock.now()
-    session.flush()
-    record(session, actor=actor, action="account.update", object_type="account",
-           object_id=account.id, clock=clock, before=before, after=snapshot(account))
+    apply_changes(session, account, changes, action="account.update",
+                  object_type="account", actor=actor, clock=clock)
     return account
 
 

@@ -173,3 +173,15 @@ def list_events(session: Session, *, filters: AuditEventFilter) -> Page[AuditEve
 def get_event(session: Session, *, event_id: uuid.UUID) -> AuditEvent:
     """One event by id, sealed or not; NotFound when there is none."""
     return get_or_404(session, AuditEvent, event_id, what="audit event")
+
+
+def apply_changes(session: Session, obj: Any, changes: dict[str, Any], *, action: str,
+                  object_type: str, actor: Actor, clock: Clock) -> None:
+    """Set ``changes`` on ``obj``, stamp ``updated_at``, flush, and audit before and after."""
+    before = snapshot(obj)
+    for key, value in changes.items():
+        setattr(obj, key, value)
+    obj.updated_at = clock.now()
+    session.flush()
+    record(session, actor=actor, action=action, object_type=object_type, object_id=obj.id,
+           clock=clock, before=before, after=snapshot(obj))

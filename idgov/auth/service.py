@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from idgov.audit.service import record, snapshot
+from idgov.audit.service import apply_changes, record, snapshot
 from idgov.auth import repository, tokens
 from idgov.auth.caller import Caller
 from idgov.auth.schemas import (
@@ -154,14 +154,8 @@ def update_principal(session: Session, *, principal_id: uuid.UUID,
                                errors=[FieldError(required, "cannot be null")])
     if "roles" in changes:
         changes["roles"] = sorted(set(changes["roles"]))
-    before = snapshot(principal)
-    for key, value in changes.items():
-        setattr(principal, key, value)
-    principal.updated_at = clock.now()
-    session.flush()
-    record(session, actor=actor, action="service_principal.update",
-           object_type="service_principal", object_id=principal.id, clock=clock,
-           before=before, after=snapshot(principal))
+    apply_changes(session, principal, changes, action="service_principal.update",
+                  object_type="service_principal", actor=actor, clock=clock)
     return principal
 
 

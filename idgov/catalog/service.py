@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from idgov.audit.service import record, snapshot
+from idgov.audit.service import apply_changes, record, snapshot
 from idgov.catalog import repository
 from idgov.catalog.schemas import (
     EntitlementCreate,
@@ -115,13 +115,8 @@ def update_entitlement(session: Session, *, entitlement_id: uuid.UUID,
     if changes.get("native_id") not in (None, entitlement.native_id):
         _check_native_id(session, entitlement.application_id, changes["native_id"],
                          entitlement.id)
-    before = snapshot(entitlement)
-    for key, value in changes.items():
-        setattr(entitlement, key, value)
-    entitlement.updated_at = clock.now()
-    session.flush()
-    record(session, actor=actor, action="entitlement.update", object_type="entitlement",
-           object_id=entitlement.id, clock=clock, before=before, after=snapshot(entitlement))
+    apply_changes(session, entitlement, changes, action="entitlement.update",
+                  object_type="entitlement", actor=actor, clock=clock)
     return entitlement
 
 
@@ -192,13 +187,8 @@ def update_role(session: Session, *, role_id: uuid.UUID, role_in: RoleUpdate, ac
         _check_role_name(session, changes["name"], role.id)
     if "owner_id" in changes:
         require_exists(session, Identity, changes["owner_id"], "owner_id")
-    before = snapshot(role)
-    for key, value in changes.items():
-        setattr(role, key, value)
-    role.updated_at = clock.now()
-    session.flush()
-    record(session, actor=actor, action="role.update", object_type="role", object_id=role.id,
-           clock=clock, before=before, after=snapshot(role))
+    apply_changes(session, role, changes, action="role.update",
+                  object_type="role", actor=actor, clock=clock)
     return role
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from idgov.audit.service import record, snapshot
+from idgov.audit.service import apply_changes, record, snapshot
 from idgov.clock import Clock
 from idgov.db.repository import Page, get_or_404, paginate, require_exists
 from idgov.errors import Conflict, FieldError, InUse, InvalidInput, NotFound
@@ -89,13 +89,8 @@ def update_group(session: Session, *, group_id: uuid.UUID, group_in: GroupUpdate
         require_exists(session, Identity, changes["owner_id"], "owner_id")
     if changes.get("kind") not in (None, "resolution") and group.kind == "resolution":
         _refuse_if_resolving(session, group_id, "make this group a team")
-    before = snapshot(group)
-    for key, value in changes.items():
-        setattr(group, key, value)
-    group.updated_at = clock.now()
-    session.flush()
-    record(session, actor=actor, action="group.update", object_type="group",
-           object_id=group.id, clock=clock, before=before, after=snapshot(group))
+    apply_changes(session, group, changes, action="group.update",
+                  object_type="group", actor=actor, clock=clock)
     return _view(session, group)
 
 

@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from idgov.audit.service import record, snapshot
+from idgov.audit.service import apply_changes, record, snapshot
 from idgov.auth.caller import Caller
 from idgov.clock import Clock
 from idgov.db.repository import Page, get_or_404, paginate, require_exists
@@ -106,13 +106,8 @@ def update_identity(session: Session, *, identity_id: uuid.UUID, identity_in: Id
         _check_unique(session, employee_id=None, email=changes["email"], exclude=identity_id)
     if "manager_id" in changes:
         _check_manager(session, identity_id, changes["manager_id"])
-    before = snapshot(identity)
-    for key, value in changes.items():
-        setattr(identity, key, value)
-    identity.updated_at = clock.now()
-    session.flush()
-    record(session, actor=actor, action="identity.update", object_type="identity",
-           object_id=identity.id, clock=clock, before=before, after=snapshot(identity))
+    apply_changes(session, identity, changes, action="identity.update",
+                  object_type="identity", actor=actor, clock=clock)
     return identity
 
 
