@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib
 
 from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from idgov import __version__
 from idgov.audit.signing import Signer
@@ -62,11 +64,14 @@ def create_app(
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["health"], responses={503: {"description": "Database down"}})
-    def readyz() -> dict[str, str]:
-        """The database answers."""
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        return {"status": "ready"}
+    def readyz() -> Response:
+        """The database answers; 503 problem+json when it does not."""
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError:
+            return problems.problem(503, "Not ready", "the database does not answer")
+        return JSONResponse({"status": "ready"})
 
     for router in core_routers():
         app.include_router(router)
