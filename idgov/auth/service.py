@@ -6,6 +6,7 @@ the token: audit events carry :func:`token_view`, which has neither.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -229,10 +230,8 @@ def list_tokens(session: Session, *, filters: TokenFilter, clock: Clock) -> Page
 def find_token(session: Session, *, ref: str) -> ApiToken:
     """A token named by its id, its prefix, or its full text (the CLI's argument)."""
     ref = ref.strip()
-    try:
+    with contextlib.suppress(ValueError):  # not a UUID: try it as a prefix or token
         return get_token(session, token_id=uuid.UUID(ref))
-    except ValueError:
-        pass
     parts = tokens.split_token(ref)
     row = repository.token_by_prefix(session, parts.prefix if parts else ref)
     if row is None:

@@ -72,14 +72,8 @@ def end_inclusion(session: Session, *, role_id: uuid.UUID, child_role_id: uuid.U
     link = repository.open_inclusion(session, parent.id, child_role_id, now)
     if link is None:
         raise NotFound(f"role {parent.name!r} does not include role {child_role_id}")
-    before = snapshot(link)
-    # A link scheduled for later ends before it starts: an empty window, kept as history.
-    link.valid_until = max(now, link.valid_from)
-    link.end_reason = reason
-    session.flush()
-    record(session, actor=actor, action="role.end_inclusion", object_type="role",
-           object_id=parent.id, clock=clock, before=before, after=snapshot(link),
-           context={"reason": reason})
+    _end_link(session, link, reason=reason, action="role.end_inclusion", role_id=parent.id,
+              actor=actor, clock=clock)
     return link
 
 
@@ -113,11 +107,18 @@ def end_entitlement(session: Session, *, role_id: uuid.UUID, entitlement_id: uui
     link = repository.open_role_entitlement(session, role.id, entitlement_id, now)
     if link is None:
         raise NotFound(f"role {role.name!r} does not grant entitlement {entitlement_id}")
+    _end_link(session, link, reason=reason, action="role.end_entitlement", role_id=role.id,
+              actor=actor, clock=clock)
+    return link
+
+
+def _end_link(session: Session, link: RoleInclusion | RoleEntitlement, *, reason: str,
+              action: str, role_id: uuid.UUID, actor: Actor, clock: Clock) -> None:
+    """End-date a composition link now, keeping the row as history, and audit it."""
     before = snapshot(link)
-    link.valid_until = max(now, link.valid_from)
+    # A link scheduled for later ends before it starts: an empty window, kept as history.
+    link.valid_until = max(clock.now(), link.valid_from)
     link.end_reason = reason
     session.flush()
-    record(session, actor=actor, action="role.end_entitlement", object_type="role",
-           object_id=role.id, clock=clock, before=before, after=snapshot(link),
-           context={"reason": reason})
-    return link
+    record(session, actor=actor, action=action, object_type="role", object_id=role_id,
+           clock=clock, before=before, after=snapshot(link), context={"reason": reason})
