@@ -10,7 +10,7 @@ import os
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -53,6 +53,27 @@ class Settings(BaseSettings):
     secret_key_file: Path | None = None
 
     api_token_default_days: int = 90
+
+    # Access requests.
+    duplicate_expiry_window_days: int = Field(
+        default=14, description="A held time-bound grant ending within this many days may be "
+        "requested again (a renewal); otherwise the request is a duplicate")
+    expiry_warning_days: int = Field(
+        default=7, description="Warn the beneficiary and manager this long before a "
+        "time-bound grant ends")
+    escalation_extension_hours: int = Field(
+        default=48, description="A step escalated to the next manager is due again after this")
+
+    # Notifications by email (the in-app list works without them).
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = "idgov@localhost"
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_seconds: float = 10.0
+    notification_max_attempts: int = 5
 
     @cached_property
     def resolved_database_url(self) -> str:

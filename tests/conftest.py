@@ -118,3 +118,39 @@ def make_token(factory: sessionmaker[Session], clock: FixedClock, name: str,
 def admin_headers(session_factory: sessionmaker[Session], clock: FixedClock) -> dict[str, str]:
     return {"Authorization": "Bearer " + make_token(session_factory, clock, "test-admin",
                                                     ["administrator"])}
+
+
+class PersonHeaders(dict[str, dict[str, str]]):
+    """Bearer headers for people, by identity id (``headers[str(identity_id)]``)."""
+
+    def __missing__(self, identity_id: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer person:{identity_id}"}
+
+
+@pytest.fixture
+def people(app: FastAPI) -> PersonHeaders:
+    """Sign people in through a stand-in for the OIDC issuer.
+
+    OIDC itself (JWTs, JWKS over HTTP) is tested in tests/auth; here the bearer text
+    ``person:<identity id>`` names the person, and their service roles are derived from the
+    data exactly as for a real sign-in (``person_roles``: requester, manager, owner, approver
+    and explicit grants). A person who is not active is refused, as with OIDC.
+    """
+    import uuid
+
+    from idgov.auth.caller import Caller
+    from idgov.auth.roles import person_roles
+    from idgov.errors import Forbidden
+    from idgov.models.identity import Identity
+
+    def resolve(session: Session, token: str) -> Caller:
+        identity_id = uuid.UUID(token.removeprefix("person:"))
+        found = person_roles(session, identity_id)
+        identity = session.get(Identity, identity_id)
+        if found is None or identity is None or not found.active:
+            raise Forbidden("no active identity")
+        return Caller.build(kind="oidc", name=identity.display_name, roles=found.roles,
+                            identity_id=identity_id)
+
+    app.state.ctx.oidc = resolve
+    return PersonHeaders()

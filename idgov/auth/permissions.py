@@ -9,7 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 # The catalog a person browses to request access: applications, entitlements, roles.
-_PERSON = frozenset({"catalog:read", "identities:read_related", "me:read"})
+_PERSON = frozenset({
+    "catalog:read", "identities:read_related", "me:read",
+    # Access requests: ask (for oneself, or a manager for a report), follow one's own
+    # requests, decide the approval steps one is an approver of (row rules in the services),
+    # delegate one's approvals, read one's notifications.
+    "request_types:read", "requests:create", "requests:read_own", "approvals:decide",
+    "delegations:write", "notifications:read_own",
+})
 
 ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
     "administrator": frozenset(
@@ -31,6 +38,15 @@ ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
             "tokens:read",
             "tokens:write",
             "audit:read",
+            "request_types:read",
+            "request_types:write",
+            "requests:read",
+            "approvals:read",
+            "delegations:read",
+            "authorities:read",
+            "authorities:write",
+            "provisioning:read",
+            "sod:scan",
         }
     ),
     "auditor": frozenset(
@@ -45,6 +61,13 @@ ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
             "assignments:read",
             "tokens:read",
             "audit:read",
+            "request_types:read",
+            "requests:read",
+            "approvals:read",
+            "delegations:read",
+            "authorities:read",
+            "provisioning:read",
+            "sod:scan",
         }
     ),
     "hr-system": frozenset(

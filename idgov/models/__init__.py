@@ -15,19 +15,43 @@ from idgov.models.catalog import (
     SodRuleItem,
 )
 from idgov.models.identity import Group, GroupMember, Identity
+from idgov.models.notifications import Notification
+from idgov.models.provisioning import ProvisioningOperation
+from idgov.models.requests import (
+    AccessRequest,
+    Approval,
+    ApprovalAuthority,
+    ApprovalStep,
+    ApprovalStepApprover,
+    Delegation,
+    NumberSequence,
+    RequestLine,
+    RequestType,
+)
 
 __all__ = [
+    "AccessRequest",
     "Account",
     "ApiToken",
     "Application",
+    "Approval",
+    "ApprovalAuthority",
+    "ApprovalStep",
+    "ApprovalStepApprover",
     "Assignment",
     "AuditChainHead",
     "AuditEvent",
     "Base",
+    "Delegation",
     "Entitlement",
     "Group",
     "GroupMember",
     "Identity",
+    "Notification",
+    "NumberSequence",
+    "ProvisioningOperation",
+    "RequestLine",
+    "RequestType",
     "Role",
     "RoleEntitlement",
     "RoleInclusion",
