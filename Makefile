@@ -38,7 +38,7 @@ test-fast: $(STAMP)
 
 ## make bench: every workload under benchmarks/ at full scale (long: run it in the background).
 bench: $(STAMP)
-	@set -e; for script in benchmarks/bench_*.py; do \
+	@set -e; for script in benchmarks/*.py; do \
 		[ -e "$$script" ] || continue; \
 		echo "== $$script"; $(BIN)/python $$script; \
 	done

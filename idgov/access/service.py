@@ -25,7 +25,7 @@ from idgov.access.schemas import (
 )
 from idgov.auth.caller import Caller
 from idgov.catalog.schemas import EntitlementSummary, RoleSummary
-from idgov.catalog.snapshot import build_snapshot
+from idgov.catalog.snapshot import current_snapshot
 from idgov.clock import Clock
 from idgov.identities.service import get_visible
 from idgov.policy.expansion import Grant, effective_access
@@ -77,7 +77,7 @@ def get_access(session: Session, *, caller: Caller, identity_id: uuid.UUID,
     """
     identity = get_visible(session, caller=caller, identity_id=identity_id)
     instant = as_of or clock.now()
-    snapshot = build_snapshot(session, as_of=instant)
+    snapshot = current_snapshot(session, at=instant)
     access = effective_access(snapshot, repository.assignments_at(session, identity.id,
                                                                   instant))
     violations = evaluate_sod(snapshot, access,

@@ -3,18 +3,28 @@
 Six set-based queries, one per kind of thing: roles, entitlements, the inclusion and
 role -> entitlement links valid at the instant, the SoD rules and their items. Enabled and
 disabled rules are both carried; evaluation skips the disabled ones.
+
+:func:`current_snapshot` keeps the last snapshot built per database and hands it out again
+while the policy revision (``PolicyRevision``, bumped in the same transaction as any change
+of roles, entitlements, links or SoD rules) is unchanged and no composition link has started
+or ended since: a policy decision then pays no database read of the catalog.
 """
 
 from __future__ import annotations
 
+import threading
+import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from idgov.models.catalog import (
+    POLICY_CHANGED,
     Entitlement,
+    PolicyRevision,
     Role,
     RoleEntitlement,
     RoleInclusion,
@@ -42,10 +52,12 @@ def build_snapshot(session: Session, *, as_of: datetime) -> PolicySnapshot:
     roles = [RoleNode(id=i, name=n, kind=k) for i, n, k in
              session.execute(select(Role.id, Role.name, Role.kind))]
     entitlements = [
-        EntitlementNode(id=i, name=n, application_id=a, native_id=x, risk=r, privileged=p)
-        for i, n, a, x, r, p in session.execute(
+        EntitlementNode(id=i, name=n, application_id=a, native_id=x, risk=r, privileged=p,
+                        data_classification=c)
+        for i, n, a, x, r, p, c in session.execute(
             select(Entitlement.id, Entitlement.name, Entitlement.application_id,
-                   Entitlement.native_id, Entitlement.risk, Entitlement.privileged))
+                   Entitlement.native_id, Entitlement.risk, Entitlement.privileged,
+                   Entitlement.data_classification))
     ]
     inclusions = [
         InclusionEdge(parent_id=p, child_id=c, link_id=i)
@@ -76,3 +88,51 @@ def build_snapshot(session: Session, *, as_of: datetime) -> PolicySnapshot:
     ]
     return make_snapshot(as_of=as_of, roles=roles, entitlements=entitlements,
                          inclusions=inclusions, role_entitlements=grants, sod_rules=rules)
+
+
+@dataclass(frozen=True)
+class _Cached:
+    key: tuple[uuid.UUID, int]
+    snapshot: PolicySnapshot
+    built_at: datetime
+    good_until: datetime | None  # the next instant a composition link starts or ends
+
+
+_CACHE: dict[str, _Cached] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def _next_link_change(session: Session, after: datetime) -> datetime | None:
+    """The first instant after ``after`` at which a composition link starts or ends."""
+    bounds = [select(func.min(column).label("at")).where(column > after)
+              for model in (RoleInclusion, RoleEntitlement)
+              for column in (model.valid_from, model.valid_until)]
+    found = [at for at in session.scalars(union_all(*bounds)) if at is not None]
+    return min(found, default=None)
+
+
+def current_snapshot(session: Session, *, at: datetime) -> PolicySnapshot:
+    """The policy snapshot valid at ``at``, reused from the last build when nothing changed.
+
+    Rebuilt when the policy revision moved, a link started or ended since the last build, or
+    ``at`` lies before it. A session holding uncommitted catalog changes always gets a fresh
+    build of what it sees, which is never kept for others.
+    """
+    if session.info.get(POLICY_CHANGED):
+        return build_snapshot(session, as_of=at)
+    row = session.execute(select(PolicyRevision.epoch, PolicyRevision.value)
+                          .where(PolicyRevision.id == 1)).first()
+    if row is None:  # no catalog change counted yet (an empty or freshly emptied database)
+        return build_snapshot(session, as_of=at)
+    key = (row.epoch, row.value)
+    where = session.get_bind().engine.url.render_as_string(hide_password=True)
+    cached = _CACHE.get(where)
+    if (cached is not None and cached.key == key and cached.built_at <= at
+            and (cached.good_until is None or at < cached.good_until)):
+        return cached.snapshot
+    built = build_snapshot(session, as_of=at)
+    entry = _Cached(key=key, snapshot=built, built_at=at,
+                    good_until=_next_link_change(session, at))
+    with _CACHE_LOCK:
+        _CACHE[where] = entry
+    return built

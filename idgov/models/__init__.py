@@ -7,6 +7,7 @@ from idgov.models.audit import AuditChainHead, AuditEvent
 from idgov.models.auth import ApiToken, ServicePrincipal, ServiceRoleGrant
 from idgov.models.catalog import (
     Entitlement,
+    PolicyRevision,
     Role,
     RoleEntitlement,
     RoleInclusion,
@@ -49,6 +50,7 @@ __all__ = [
     "Identity",
     "Notification",
     "NumberSequence",
+    "PolicyRevision",
     "ProvisioningOperation",
     "RequestLine",
     "RequestType",

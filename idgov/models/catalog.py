@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from itertools import chain
+from typing import Any
 
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import event as sa_event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Mapped, ORMExecuteState, Session, SessionTransaction, mapped_column
 
 from idgov.db.base import Base, IdMixin, TimestampMixin
 
@@ -149,3 +154,60 @@ class SodException(IdMixin, TimestampMixin, Base):
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
     revoke_reason: Mapped[str | None] = mapped_column(String(2000))
+
+
+class PolicyRevision(Base):
+    """One row counting changes to the catalog policy reads (roles, entitlements, their
+    links, SoD rules), so that a built policy snapshot can be reused until the next change.
+
+    ``epoch`` is drawn afresh whenever the row is (re)created, so a cache never mistakes a
+    different database (or an emptied one) that happens to reach the same ``value``.
+    """
+
+    __tablename__ = "policy_revision"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    epoch: Mapped[uuid.UUID]
+    value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# The models a policy snapshot is built from: any change to them is a new policy revision.
+POLICY_MODELS: tuple[type[Base], ...] = (
+    Entitlement, Role, RoleInclusion, RoleEntitlement, SodRule, SodRuleItem)
+# Set in ``session.info`` while the session's transaction holds an uncommitted bump.
+POLICY_CHANGED = "idgov.policy_revision.changed"
+
+
+def bump_policy_revision(session: Session) -> None:
+    """Count a change of the policy catalog, in the session's own transaction (one upsert)."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    table: Any = PolicyRevision.__table__
+    stmt = insert(table).values(id=1, epoch=uuid.uuid4(), value=1)
+    stmt = stmt.on_conflict_do_update(index_elements=[table.c.id],
+                                      set_={"value": table.c.value + 1})
+    session.connection().execute(stmt)
+    session.info[POLICY_CHANGED] = True
+
+
+@sa_event.listens_for(Session, "before_flush")
+def _policy_objects_flushed(session: Session, _context: Any, _instances: Any) -> None:
+    changed = chain(session.new, session.deleted,
+                    (o for o in session.dirty if session.is_modified(o)))
+    if any(isinstance(obj, POLICY_MODELS) for obj in changed):
+        bump_policy_revision(session)
+
+
+@sa_event.listens_for(Session, "do_orm_execute")
+def _policy_rows_bulk_changed(state: ORMExecuteState) -> None:
+    if not (state.is_insert or state.is_update or state.is_delete):
+        return
+    mapper = state.bind_mapper
+    if mapper is not None and issubclass(mapper.class_, POLICY_MODELS):
+        bump_policy_revision(state.session)
+
+
+@sa_event.listens_for(Session, "after_transaction_end")
+def _policy_transaction_ended(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the outermost transaction: committed or rolled back
+        session.info.pop(POLICY_CHANGED, None)

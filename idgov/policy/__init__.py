@@ -1,5 +1,15 @@
 """Pure policy: role expansion, SoD evaluation and the snapshot they read. No I/O."""
 
+from idgov.policy.decision import (
+    ApprovalNeed,
+    ApprovalPolicy,
+    Decision,
+    Mitigation,
+    StageSpec,
+    decide,
+    risk_at_most,
+    violation_as_dict,
+)
 from idgov.policy.expansion import (
     AssignmentRef,
     EffectiveAccess,
@@ -11,20 +21,29 @@ from idgov.policy.expansion import (
     find_cycle,
     included_roles,
 )
+from idgov.policy.scan import scan, violations_of
 from idgov.policy.snapshot import (
+    RISK_ORDER,
     EntitlementNode,
     InclusionEdge,
     ItemRef,
     PolicySnapshot,
+    RoleClosure,
     RoleEntitlementEdge,
     RoleNode,
+    SodIndex,
     SodRuleSpec,
     make_snapshot,
+    risk_rank,
 )
 from idgov.policy.sod import ExceptionRef, HeldItem, Violation, evaluate_sod
 
 __all__ = [
+    "RISK_ORDER",
+    "ApprovalNeed",
+    "ApprovalPolicy",
     "AssignmentRef",
+    "Decision",
     "EffectiveAccess",
     "EntitlementNode",
     "ExceptionRef",
@@ -32,17 +51,27 @@ __all__ = [
     "HeldItem",
     "InclusionEdge",
     "ItemRef",
+    "Mitigation",
     "Path",
     "PathStep",
     "PolicySnapshot",
+    "RoleClosure",
     "RoleEntitlementEdge",
     "RoleNode",
+    "SodIndex",
     "SodRuleSpec",
+    "StageSpec",
     "Violation",
+    "decide",
     "effective_access",
     "evaluate_sod",
     "expand",
     "find_cycle",
     "included_roles",
     "make_snapshot",
+    "risk_at_most",
+    "risk_rank",
+    "scan",
+    "violation_as_dict",
+    "violations_of",
 ]

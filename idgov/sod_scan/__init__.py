@@ -1,0 +1,1 @@
+"""sod scan module (issue 3)."""
