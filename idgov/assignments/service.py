@@ -25,7 +25,10 @@ from idgov.identities.repository import manager_chain
 from idgov.models.assignment import ASSIGNMENT_SOURCES, Assignment
 from idgov.models.catalog import Entitlement, Role
 from idgov.models.identity import Identity
+from idgov.provisioning.service import record_assignment_change
 from idgov.types import Actor
+
+EXPIRY_REASON = "time-bound grant expired"
 
 
 def _load_targets(session: Session, *, identity_id: uuid.UUID, role_id: uuid.UUID | None,
@@ -123,6 +126,8 @@ def grant(
     session.flush()
     record(session, actor=actor, action="assignment.grant", object_type="assignment",
            object_id=assignment.id, clock=clock, after=snapshot(assignment))
+    record_assignment_change(session, assignment=assignment, change="grant", actor=actor,
+                             clock=clock)
     return assignment
 
 
@@ -152,6 +157,38 @@ def revoke(session: Session, *, assignment_id: uuid.UUID, reason: str, actor: Ac
     session.flush()
     record(session, actor=actor, action="assignment.revoke", object_type="assignment",
            object_id=assignment.id, clock=clock, before=before, after=snapshot(assignment))
+    record_assignment_change(session, assignment=assignment, change="revoke", actor=actor,
+                             clock=clock)
+    return assignment
+
+
+def expire(session: Session, *, assignment_id: uuid.UUID, actor: Actor,
+           clock: Clock) -> Assignment:
+    """End an assignment whose ``valid_until`` has passed, and record the 'expiry' operations.
+
+    Sets ``revoked_at`` (now), ``revoked_by`` and the reason "time-bound grant expired".
+    Raises NotFound for an unknown id, Conflict when it was already ended (revoked or
+    expired) or has not reached its end yet.
+    """
+    assignment = get_or_404(session, Assignment, assignment_id, what="assignment")
+    now = clock.now()
+    if assignment.revoked_at is not None:
+        raise Conflict(f"assignment {assignment_id} already ended at "
+                       f"{assignment.revoked_at.isoformat()}")
+    if assignment.valid_until is None or assignment.valid_until > now:
+        raise Conflict(f"assignment {assignment_id} has not expired",
+                       valid_until=(assignment.valid_until.isoformat()
+                                    if assignment.valid_until else None))
+    before = snapshot(assignment)
+    assignment.revoked_at = now
+    assignment.revoked_by = actor.label
+    assignment.revoke_reason = EXPIRY_REASON
+    assignment.updated_at = now
+    session.flush()
+    record(session, actor=actor, action="assignment.expire", object_type="assignment",
+           object_id=assignment.id, clock=clock, before=before, after=snapshot(assignment))
+    record_assignment_change(session, assignment=assignment, change="expiry", actor=actor,
+                             clock=clock)
     return assignment
 
 

@@ -1,5 +1,11 @@
 """Role composition: role -> included role and role -> entitlement links.
 
+A change propagates: in the same transaction, every holder of the role (through an
+assignment in force of it or of a role that includes it) gets the provisioning operations
+for the entitlements the change makes them gain or lose (``idgov.provisioning``), and the
+audit event of the change carries the impact counts in its context. ``POST
+/roles/{id}/impact`` previews the same thing without saving it.
+
 Links are end-dated with a reason, never deleted, so the access of any past instant can be
 rebuilt. A link may be scheduled to start later but never back-dated: that would claim access
 existed when it did not. Inclusion stays a DAG: a link that would close a cycle is refused
@@ -23,6 +29,7 @@ from idgov.db.repository import require_exists
 from idgov.errors import Conflict, CycleError, FieldError, InvalidInput, NotFound
 from idgov.models.catalog import Entitlement, Role, RoleEntitlement, RoleInclusion
 from idgov.policy.expansion import find_cycle
+from idgov.provisioning.service import HolderState, capture_holders, record_catalog_change
 from idgov.types import Actor
 
 
@@ -55,11 +62,16 @@ def include_role(session: Session, *, role_id: uuid.UUID, inclusion_in: Inclusio
     if cycle is not None:
         names = repository.role_names(session, cycle)
         raise CycleError([names.get(r, str(r)) for r in cycle])
+    holders = capture_holders(session, role_id=parent.id, included_role_id=child_id,
+                              clock=clock)
     link = RoleInclusion(parent_role_id=parent.id, child_role_id=child_id, valid_from=start)
     session.add(link)
     session.flush()
+    impact = record_catalog_change(session, state=holders, link_id=link.id, actor=actor,
+                                   clock=clock)
     record(session, actor=actor, action="role.include_role", object_type="role",
-           object_id=parent.id, clock=clock, after=snapshot(link))
+           object_id=parent.id, clock=clock, after=snapshot(link),
+           context={"impact": impact.counts()})
     return link
 
 
@@ -72,8 +84,10 @@ def end_inclusion(session: Session, *, role_id: uuid.UUID, child_role_id: uuid.U
     link = repository.open_inclusion(session, parent.id, child_role_id, now)
     if link is None:
         raise NotFound(f"role {parent.name!r} does not include role {child_role_id}")
+    holders = capture_holders(session, role_id=parent.id, included_role_id=child_role_id,
+                              clock=clock)
     _end_link(session, link, reason=reason, action="role.end_inclusion", role_id=parent.id,
-              actor=actor, clock=clock)
+              holders=holders, actor=actor, clock=clock)
     return link
 
 
@@ -89,12 +103,17 @@ def add_entitlement(session: Session, *, role_id: uuid.UUID, link_in: RoleEntitl
                                         now) is not None:
         raise Conflict(f"role {role.name!r} already grants entitlement "
                        f"{link_in.entitlement_id}", field="entitlement_id")
+    holders = capture_holders(session, role_id=role.id, entitlement_id=link_in.entitlement_id,
+                              clock=clock)
     link = RoleEntitlement(role_id=role.id, entitlement_id=link_in.entitlement_id,
                            valid_from=start)
     session.add(link)
     session.flush()
+    impact = record_catalog_change(session, state=holders, link_id=link.id, actor=actor,
+                                   clock=clock)
     record(session, actor=actor, action="role.add_entitlement", object_type="role",
-           object_id=role.id, clock=clock, after=snapshot(link))
+           object_id=role.id, clock=clock, after=snapshot(link),
+           context={"impact": impact.counts()})
     return link
 
 
@@ -107,18 +126,25 @@ def end_entitlement(session: Session, *, role_id: uuid.UUID, entitlement_id: uui
     link = repository.open_role_entitlement(session, role.id, entitlement_id, now)
     if link is None:
         raise NotFound(f"role {role.name!r} does not grant entitlement {entitlement_id}")
+    holders = capture_holders(session, role_id=role.id, entitlement_id=entitlement_id,
+                              clock=clock)
     _end_link(session, link, reason=reason, action="role.end_entitlement", role_id=role.id,
-              actor=actor, clock=clock)
+              holders=holders, actor=actor, clock=clock)
     return link
 
 
 def _end_link(session: Session, link: RoleInclusion | RoleEntitlement, *, reason: str,
-              action: str, role_id: uuid.UUID, actor: Actor, clock: Clock) -> None:
-    """End-date a composition link now, keeping the row as history, and audit it."""
+              action: str, role_id: uuid.UUID, holders: HolderState, actor: Actor,
+              clock: Clock) -> None:
+    """End-date a composition link now, keeping the row as history, record the holders'
+    provisioning operations, and audit it with the impact counts."""
     before = snapshot(link)
     # A link scheduled for later ends before it starts: an empty window, kept as history.
     link.valid_until = max(clock.now(), link.valid_from)
     link.end_reason = reason
     session.flush()
+    impact = record_catalog_change(session, state=holders, link_id=link.id, actor=actor,
+                                   clock=clock)
     record(session, actor=actor, action=action, object_type="role", object_id=role_id,
-           clock=clock, before=before, after=snapshot(link), context={"reason": reason})
+           clock=clock, before=before, after=snapshot(link),
+           context={"reason": reason, "impact": impact.counts()})

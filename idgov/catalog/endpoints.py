@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from idgov.auth.caller import Caller
-from idgov.catalog import composition, service, sod
+from idgov.catalog import composition, impact, service, sod
 from idgov.catalog.schemas import (
     EntitlementCreate,
     EntitlementFilter,
@@ -22,6 +22,8 @@ from idgov.catalog.schemas import (
     RoleEntitlementCreate,
     RoleEntitlementRead,
     RoleFilter,
+    RoleImpactIn,
+    RoleImpactOut,
     RolePage,
     RoleRead,
     RoleUpdate,
@@ -163,6 +165,18 @@ def delete_role(session: DbSession, caller: Writer, clock: ClockDep,
     """
     service.delete_role(session, role_id=role_id, actor=caller.actor, clock=clock)
     return Response(status_code=204)
+
+
+@roles.post("/{role_id}/impact", response_model=RoleImpactOut,
+            responses=problem_responses(404))
+def preview_impact(session: DbSession, _caller: Writer, clock: ClockDep, role_id: uuid.UUID,
+                   proposal: RoleImpactIn) -> RoleImpactOut:
+    """Preview a composition change, saving nothing: which holders gain or lose which
+    entitlements, the SoD violations it would create, and how many provisioning operations
+    saving it (through the composition endpoints) would record. 422 for unknown ids, links
+    to add that exist, links to end that do not, and an inclusion that would make a cycle."""
+    result = impact.preview(session, role_id=role_id, proposal=proposal, clock=clock)
+    return RoleImpactOut.model_validate(result.as_dict())
 
 
 @roles.post("/{role_id}/included-roles", status_code=201, response_model=InclusionRead,

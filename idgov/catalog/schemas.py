@@ -194,6 +194,77 @@ class RoleEntitlementRead(ReadModel):
     end_reason: str | None
 
 
+# --- impact of a composition change ------------------------------------------------------
+
+
+class RoleImpactIn(StrictIn):
+    """A proposed change of one role's composition (nothing is saved)."""
+
+    add_entitlements: list[uuid.UUID] = Field(default_factory=list, max_length=200,
+                                              description="Entitlements the role would grant")
+    end_entitlements: list[uuid.UUID] = Field(
+        default_factory=list, max_length=200,
+        description="Entitlements the role grants now and would stop granting")
+    include_roles: list[uuid.UUID] = Field(default_factory=list, max_length=200,
+                                           description="Roles the role would include")
+    end_inclusions: list[uuid.UUID] = Field(
+        default_factory=list, max_length=200,
+        description="Roles the role includes now and would stop including")
+
+    @model_validator(mode="after")
+    def _something(self) -> RoleImpactIn:
+        if not (self.add_entitlements or self.end_entitlements or self.include_roles
+                or self.end_inclusions):
+            raise ValueError("propose at least one change")
+        return self
+
+
+class ImpactEntitlement(ReadModel):
+    id: uuid.UUID
+    name: str
+    application_id: uuid.UUID
+
+
+class ImpactItem(ReadModel):
+    entitlement: ImpactEntitlement
+
+
+class ImpactChange(ReadModel):
+    """What one holder would gain and lose."""
+
+    identity_id: uuid.UUID
+    display_name: str
+    gains: list[ImpactItem]
+    losses: list[ImpactItem]
+
+
+class ImpactRule(ReadModel):
+    id: uuid.UUID
+    name: str
+    severity: str
+
+
+class ImpactViolation(ReadModel):
+    """An SoD rule a holder does not break now and would break after the change."""
+
+    identity_id: uuid.UUID
+    display_name: str
+    rule: ImpactRule
+    explanation: str
+    mitigated: bool = Field(description="An active exception of the holder covers it")
+
+
+class RoleImpactOut(ReadModel):
+    role: RoleSummary
+    policy_version: str = Field(description="Version of the catalog the preview read")
+    proposed_policy_version: str = Field(description="Version it would have after the change")
+    holders: int = Field(description="Identities holding the role, directly or through a "
+                                     "role that includes it")
+    changes: list[ImpactChange]
+    new_sod_violations: list[ImpactViolation]
+    operations_expected: int = Field(description="Provisioning operations saving would record")
+
+
 # --- SoD rules ------------------------------------------------------------------------------
 
 

@@ -1,0 +1,1 @@
+"""provisioning module (issue 3)."""
