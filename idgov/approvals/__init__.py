@@ -1,0 +1,1 @@
+"""approvals module (issue 3)."""
