@@ -26,18 +26,22 @@ from idgov.models import (
     Group,
     GroupMember,
     Identity,
+    RequestType,
     Role,
     RoleEntitlement,
     RoleInclusion,
     SodRule,
     SodRuleItem,
 )
+from idgov.request_types import service as request_types
+from idgov.request_types.schemas import RequestTypeCreate, StageIn
 from idgov.setup.demo_data import (
     APPLICATIONS,
     ENTITLEMENTS,
     GROUPS,
     LDAP_BASE,
     LOCATIONS,
+    REQUEST_TYPES,
     ROLES,
     SOD_RULES,
     EntSpec,
@@ -240,6 +244,30 @@ class _Loader:
                    object_type="sod_rule", object_id=rule.id, clock=self.clock, after=after)
             self.created["sod_rule"] += 1
 
+    def request_types(self, groups: dict[str, uuid.UUID]) -> None:
+        existing = set(self.session.scalars(select(RequestType.key)))
+        for spec in REQUEST_TYPES:
+            if spec.key in existing:
+                continue
+            stages = [StageIn(approver="group", group_id=groups[s.removeprefix("group:")])
+                      if s.startswith("group:") else StageIn(approver=s)
+                      for s in spec.stages]
+            type_in = RequestTypeCreate.model_validate({
+                "key": spec.key, "name": spec.name, "description": spec.description,
+                "form_schema": spec.form_schema, "approval_stages": stages,
+                "auto_approve_max_risk": spec.auto_approve_max_risk,
+                "dual_control_group_id": (groups[spec.dual_control_group]
+                                          if spec.dual_control_group else None),
+                "automatic_max_risk": spec.automatic_max_risk,
+                "automatic_classifications": list(spec.automatic_classifications),
+                "duration_required": spec.duration_required,
+                "max_duration_days": spec.max_duration_days,
+                "approval_sla_hours": spec.approval_sla_hours,
+            })
+            request_types.create_request_type(self.session, type_in=type_in, actor=self.actor,
+                                              clock=self.clock)
+            self.created["request_type"] += 1
+
     # access ---------------------------------------------------------------------------------
 
     def _at(self, days: int | None) -> datetime | None:
@@ -287,5 +315,6 @@ def load_demo(session: Session, *, actor: Actor = DEMO_ACTOR, clock: Clock) -> d
     loader.entitlement_catalog(apps)
     loader.role_catalog()
     loader.sod_rules()
+    loader.request_types(groups)
     loader.access()
     return dict(loader.created)

@@ -357,3 +357,70 @@ GROUPS = (
     GroupSpec("Change Advisory Board", "team", "Reviews and approves changes", "Operations",
               ("OPS-CHG",)),
 )
+
+
+# Request types: each with its form (JSON Schema, Draft 2020-12) and its approval policy.
+_JUSTIFICATION = {"type": "string", "title": "Justification", "minLength": 10,
+                  "maxLength": 2000,
+                  "description": "Why the access is needed, in a sentence or two"}
+_TICKET = {"type": "string", "title": "Ticket reference", "pattern": "^[A-Z]{2,10}-[0-9]{1,9}$",
+           "description": "The change or incident ticket, e.g. CHG-10423"}
+_ACK = {"type": "boolean", "title": "I will handle personal or regulated data as the data "
+        "handling policy requires",
+        "description": "Required when the access reaches PII or regulated data"}
+
+
+@dataclass(frozen=True)
+class RequestTypeSpec:
+    key: str
+    name: str
+    description: str
+    form_schema: dict[str, Any]
+    stages: tuple[str, ...]  # "manager", "owner", or "group:<group name>"
+    auto_approve_max_risk: str | None = None
+    dual_control_group: str | None = None
+    automatic_max_risk: str | None = "high"
+    automatic_classifications: tuple[str, ...] = ("none", "pii")
+    duration_required: bool = False
+    max_duration_days: int | None = None
+    approval_sla_hours: int = 72
+
+
+REQUEST_TYPES = (
+    RequestTypeSpec(
+        "application-access", "Application access",
+        "Everyday access to an application: a group, a role or an app role.",
+        {"type": "object", "additionalProperties": False,
+         "required": ["justification"],
+         "properties": {"justification": _JUSTIFICATION,
+                        "business_need": {"type": "string", "title": "Business need",
+                                          "maxLength": 2000},
+                        "data_handling_acknowledged": _ACK}},
+        stages=("manager", "owner"), auto_approve_max_risk="low",
+        dual_control_group="IAM Operations"),
+    RequestTypeSpec(
+        "privileged-access", "Privileged access",
+        "Administrative or otherwise privileged access. Always approved by two people.",
+        {"type": "object", "additionalProperties": False,
+         "required": ["justification", "business_need", "ticket_reference"],
+         "properties": {"justification": _JUSTIFICATION,
+                        "business_need": {"type": "string", "title": "Business need",
+                                          "minLength": 10, "maxLength": 2000},
+                        "ticket_reference": _TICKET,
+                        "data_handling_acknowledged": _ACK}},
+        stages=("manager", "owner"), dual_control_group="IAM Operations",
+        automatic_max_risk="critical", automatic_classifications=("none",),
+        approval_sla_hours=24),
+    RequestTypeSpec(
+        "temporary-elevated-access", "Temporary elevated access",
+        "Elevated access for a fixed time, for an incident or a change; ends by itself.",
+        {"type": "object", "additionalProperties": False,
+         "required": ["justification", "ticket_reference", "duration_hours"],
+         "properties": {"justification": _JUSTIFICATION,
+                        "ticket_reference": _TICKET,
+                        "duration_hours": {"type": "integer", "title": "Duration (hours)",
+                                           "minimum": 1, "maximum": 168},
+                        "data_handling_acknowledged": _ACK}},
+        stages=("manager",), dual_control_group="IAM Operations",
+        duration_required=True, max_duration_days=7, approval_sla_hours=4),
+)

@@ -70,6 +70,7 @@ def test_demo_twice_loads_once_and_the_second_run_writes_nothing(
     assert after_first["entitlements"] == 42
     assert after_first["roles"] == 16
     assert after_first["sod_rules"] == 5
+    assert after_first["request_types"] == 3
     assert after_first["assignments"] > 400
 
 
@@ -264,3 +265,25 @@ def test_demo_loaded_again_a_month_later_changes_nothing(demo: Demo) -> None:
     with unit_of_work(demo.session_factory) as session:
         assert load_demo(session, clock=later) == {}
     assert _row_counts(url) == before
+
+
+def test_demo_request_types_take_requests(demo: Demo) -> None:
+    """The three demo request types exist, and each form accepts what the demo README asks
+    and refuses a form without its required fields."""
+    from idgov.models import RequestType
+    from idgov.requests.forms import form_errors
+
+    with demo.session_factory() as session:
+        types = {t.key: t for t in session.scalars(select(RequestType))}
+    assert sorted(types) == ["application-access", "privileged-access",
+                             "temporary-elevated-access"]
+    good = {"justification": "Month-end close needs the ledger", "business_need": "Month-end close of the books",
+            "ticket_reference": "CHG-10423", "duration_hours": 8}
+    for key, rtype in types.items():
+        allowed = set(rtype.form_schema["properties"])
+        assert list(form_errors(rtype.form_schema, {k: v for k, v in good.items()
+                                                    if k in allowed})) == [], key
+        missing = [e.field for e in form_errors(rtype.form_schema, {})]
+        assert "form_data.justification" in missing, key
+    assert types["privileged-access"].dual_control_group_id is not None
+    assert types["temporary-elevated-access"].duration_required

@@ -1,0 +1,1 @@
+"""request types module (issue 3)."""

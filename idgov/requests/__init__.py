@@ -1,0 +1,1 @@
+"""requests module (issue 3)."""

@@ -1,0 +1,65 @@
+"""``idgov requests``: the scheduled sweep (escalations, expiry warnings, expiries)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+import typer
+from sqlalchemy.orm import Session, sessionmaker
+
+from idgov.approvals.tasks import escalate_overdue
+from idgov.clock import Clock
+from idgov.config import Settings, get_settings
+from idgov.db.session import unit_of_work
+from idgov.requests.tasks import expire_grants, warn_expiring
+from idgov.runtime import open_runtime
+from idgov.types import Actor
+
+app = typer.Typer(no_args_is_help=True, help="Access request housekeeping.")
+
+
+@app.callback()
+def main() -> None:
+    """Access request housekeeping (a group, so that ``idgov requests sweep`` reads well)."""
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    escalated: int
+    warned: int
+    expired: int
+
+
+def sweep(factory: sessionmaker[Session], *, settings: Settings, clock: Clock,
+          actor: Actor | None = None) -> SweepResult:
+    """Escalate overdue approval steps, warn of grants about to end, end expired grants.
+
+    Each part runs in its own transaction, so one failing does not undo the others' work.
+    """
+    actor = actor or Actor.system("requests-sweep")
+    with unit_of_work(factory) as session:
+        escalated = escalate_overdue(session, clock=clock, actor=actor,
+                                     extension_hours=settings.escalation_extension_hours)
+    with unit_of_work(factory) as session:
+        warned = warn_expiring(session, clock=clock, actor=actor,
+                               warning_days=settings.expiry_warning_days)
+    with unit_of_work(factory) as session:
+        expired = expire_grants(session, clock=clock, actor=actor)
+    return SweepResult(escalated=escalated, warned=warned, expired=expired)
+
+
+@app.command("sweep")
+def sweep_command() -> None:
+    """Run the sweep once (schedule it, e.g. every 15 minutes) and print what it did as JSON."""
+    settings = get_settings()
+    if not settings.signing_key_path.exists():
+        typer.echo(f"error: no audit signing key at {settings.signing_key_path}: run "
+                   "`idgov init`", err=True)
+        raise typer.Exit(code=1)
+    runtime = open_runtime(settings)
+    try:
+        result = sweep(runtime.session_factory, settings=settings, clock=runtime.clock)
+    finally:
+        runtime.close()
+    typer.echo(json.dumps(asdict(result)))
