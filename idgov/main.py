@@ -10,6 +10,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from idgov import __version__
+from idgov.approvals.roles import install as install_approver_role
 from idgov.audit.signing import Signer
 from idgov.auth.oidc import oidc_resolver
 from idgov.clock import Clock
@@ -27,6 +28,12 @@ CORE_ROUTER_MODULES = (
     "idgov.applications.endpoints",
     "idgov.catalog.endpoints",
     "idgov.assignments.endpoints",
+    "idgov.request_types.endpoints",
+    "idgov.requests.endpoints",
+    "idgov.approvals.endpoints",
+    "idgov.notifications.endpoints",
+    "idgov.provisioning.endpoints",
+    "idgov.sod_scan.endpoints",
     "idgov.audit.endpoints",
 )
 
@@ -47,6 +54,7 @@ def create_app(
     settings = settings or get_settings()
     runtime = open_runtime(settings, engine=engine, clock=clock, signer=signer)
     engine = runtime.engine
+    install_approver_role(runtime.clock)  # derive "approver" from waiting approval steps
     ctx = AppContext(settings=settings, engine=engine, session_factory=runtime.session_factory,
                      clock=runtime.clock, oidc=oidc_resolver(settings, clock=runtime.clock))
 

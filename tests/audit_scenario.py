@@ -21,8 +21,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from idgov.clock import FixedClock
+from idgov.db.session import unit_of_work
 from idgov.models.audit import AuditEvent
 from idgov.models.auth import ServicePrincipal
+from idgov.notifications.service import notify
 
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ADMIN_NAME = "test-admin"  # the principal behind the ``admin_headers`` fixture
@@ -99,14 +101,23 @@ class AuditedApi:
         object_id: str | None = None,
         shows: dict[str, Any] | None = None,
         was: dict[str, Any] | None = None,
+        as_person: tuple[str, str] | None = None,
     ) -> dict[str, Any]:
         """Call ``method template`` (2xx expected) and check the audit event it must leave.
 
         ``object_id`` defaults to the ``id`` of the answer. ``shows``: values the event's new
         state holds (its old state for a delete); ``was``: values its old state held.
+        ``as_person``: (identity id, display name) of a person making the call instead of the
+        administrator (requests, approvals, delegations are a person's acts); the events must
+        then name that person as actor.
         """
         url = template.format(**(path or {}))
-        resp = self.client.request(method, url, json=json, params=params, headers=self.headers)
+        headers = self.headers
+        expected_actor = ("service_principal", ADMIN_NAME, self.admin_id)
+        if as_person is not None:
+            headers = {"Authorization": f"Bearer person:{as_person[0]}"}
+            expected_actor = ("identity", as_person[1], as_person[0])
+        resp = self.client.request(method, url, json=json, params=params, headers=headers)
         where = f"{method} {template}"
         assert 200 <= resp.status_code < 300, f"{where}: {resp.status_code} {resp.text}"
         self.exercised.add((method, template))
@@ -116,8 +127,8 @@ class AuditedApi:
         events = self.new_events()
         assert events, f"{where} changed state but wrote no audit event"
         for event in events:
-            assert (event.actor_type, event.actor_name, event.actor_id) == (
-                "service_principal", ADMIN_NAME, self.admin_id), f"{where}: actor of {event.action}"
+            assert (event.actor_type, event.actor_name, event.actor_id) == expected_actor, (
+                f"{where}: actor of {event.action}")
             assert event.occurred_at == self.clock.now(), f"{where}: time of {event.action}"
         matching = [e for e in events if (e.action, e.object_type, e.object_id)
                     == (action, object_type, str(expected_id))]
@@ -145,6 +156,17 @@ class AuditedApi:
         for key, value in was.items():
             assert event.before is not None
             assert event.before.get(key) == value, f"{where}: {key} was {event.before.get(key)!r}"
+
+    def read_only(self, method: str, template: str, *, path: dict[str, str],
+                  json: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A POST that only computes (a preview): it answers 2xx and leaves no event."""
+        resp = self.client.request(method, template.format(**path), json=json,
+                                   headers=self.headers)
+        assert 200 <= resp.status_code < 300, f"{method} {template}: {resp.status_code} {resp.text}"
+        assert self.new_events() == [], f"{method} {template} is read-only but left events"
+        self.exercised.add((method, template))
+        body: dict[str, Any] = resp.json()
+        return body
 
     def refused(self, method: str, template: str, *, path: dict[str, str], status: int) -> None:
         """A refused change answers ``status`` and leaves no event (nothing half-applied)."""
@@ -187,6 +209,41 @@ def run_scenario(api: AuditedApi) -> Secrets:
     c("PATCH", "/identities/{identity_id}", path={"identity_id": bob},
       json={"department": "Finance"}, action="identity.update", object_type="identity",
       change="update", shows={"department": "Finance"}, was={"department": None})
+
+    # Notifications: only a person marks their own notice read ------------------------------
+    with unit_of_work(api.factory) as session:
+        notice = notify(session, recipient_id=uuid.UUID(bob), kind="request.submitted",
+                        subject="REQ-2026-000001 submitted", body="Your request was submitted.",
+                        clock=api.clock)
+        assert notice is not None
+        notice_id = str(notice.id)
+    assert api.new_events() == [], "notifying is not audited"
+    c("POST", "/me/notifications/{notification_id}/read", path={"notification_id": notice_id},
+      object_id=notice_id, action="notification.read", object_type="notification",
+      change="update", was={"read_at": None}, as_person=(bob, "Bob Baker"))
+
+    # Delegations (a person's act) and delegated authority levels ------------------------------
+    ends = (api.clock.now() + timedelta(days=7)).isoformat()
+    delegation = c("POST", "/delegations",
+                   json={"delegate_id": alice, "ends_at": ends, "max_risk": "medium",
+                         "reason": "Holiday"},
+                   action="delegation.create", object_type="delegation", change="create",
+                   shows={"delegator_id": bob, "delegate_id": alice},
+                   as_person=(bob, "Bob Baker"))["id"]
+    c("POST", "/delegations/{delegation_id}/revoke", path={"delegation_id": delegation},
+      action="delegation.revoke", object_type="delegation", change="update",
+      was={"revoked_at": None}, as_person=(bob, "Bob Baker"))
+    authority = c("PUT", "/approval-authorities/{identity_id}", path={"identity_id": alice},
+                  json={"max_risk": "high"}, action="approval_authority.set",
+                  object_type="approval_authority", change="create",
+                  shows={"identity_id": alice, "max_risk": "high"})["id"]
+    c("PUT", "/approval-authorities/{identity_id}", path={"identity_id": alice},
+      json={"max_risk": "critical"}, action="approval_authority.set",
+      object_type="approval_authority", change="update", shows={"max_risk": "critical"},
+      was={"max_risk": "high"})
+    c("DELETE", "/approval-authorities/{identity_id}", path={"identity_id": alice},
+      object_id=authority, action="approval_authority.remove",
+      object_type="approval_authority", change="delete", shows={"max_risk": "critical"})
 
     # Groups -----------------------------------------------------------------------------------
     resolvers = c("POST", "/groups", json={"name": "IAM operations", "kind": "resolution"},
@@ -285,10 +342,59 @@ def run_scenario(api: AuditedApi) -> Secrets:
                    json={"identity_id": bob, "role_id": clerk, "reason": "Joined AP team"},
                    action="assignment.grant", object_type="assignment", change="create",
                    shows={"identity_id": bob, "role_id": clerk, "source": "admin"})["id"]
+    # Previewing a composition change saves nothing and writes no event.
+    impact = api.read_only("POST", "/roles/{role_id}/impact", path={"role_id": base},
+                           json={"add_entitlements": [payments]})
+    assert (impact["holders"], impact["operations_expected"]) == (1, 1)
+    assert [v["rule"]["name"] for v in impact["new_sod_violations"]] == ["Draft rule",
+        "Enter and pay invoices"]
     c("POST", "/assignments/{assignment_id}/revoke", path={"assignment_id": assignment},
       json={"reason": "Moved to treasury"}, action="assignment.revoke",
       object_type="assignment", change="update", shows={"revoke_reason": "Moved to treasury"},
       was={"revoked_at": None})
+
+    # Request types, and requests (a person's act) with their approval ---------------------------
+    form = {"type": "object", "properties": {"justification": {"type": "string"}},
+            "required": ["justification"]}
+    rtype = c("POST", "/request-types",
+              json={"key": "application-access", "name": "Application access",
+                    "form_schema": form},
+              action="request_type.create", object_type="request_type", change="create",
+              shows={"key": "application-access"})["id"]
+    spare_type = c("POST", "/request-types", json={"key": "spare", "name": "Spare"},
+                   action="request_type.create", object_type="request_type",
+                   change="create")["id"]
+    c("PATCH", "/request-types/{request_type_id}", path={"request_type_id": rtype},
+      json={"approval_sla_hours": 48}, action="request_type.update", object_type="request_type",
+      change="update", shows={"approval_sla_hours": 48}, was={"approval_sla_hours": 72})
+    c("DELETE", "/request-types/{request_type_id}", path={"request_type_id": spare_type},
+      object_id=spare_type, action="request_type.delete", object_type="request_type",
+      change="delete", shows={"key": "spare"})
+    bob_person = (bob, "Bob Baker")
+    asked = {"request_type": "application-access", "submit": False,
+             "form_data": {"justification": "Month-end close"},
+             "lines": [{"action": "grant", "entitlement_id": payables}]}
+    draft_request = c("POST", "/requests", json=asked, action="request.create",
+              object_type="access_request", change="create",
+              shows={"state": "draft"}, as_person=bob_person)["id"]
+    c("POST", "/requests/{request_id}/submit", path={"request_id": draft_request},
+      action="request.submitted", object_type="access_request", change="update",
+      shows={"state": "submitted"}, was={"state": "draft"}, as_person=bob_person)
+    other = c("POST", "/requests", json=asked, action="request.create",
+              object_type="access_request", change="create", as_person=bob_person)["id"]
+    c("POST", "/requests/{request_id}/cancel", path={"request_id": other},
+      json={"reason": "Not needed"}, action="request.cancelled", object_type="access_request",
+      change="update", shows={"state": "cancelled"}, was={"state": "draft"},
+      as_person=bob_person)
+    inbox = api.client.get("/approvals", headers={"Authorization": f"Bearer person:{alice}"})
+    assert inbox.status_code == 200, inbox.text
+    step = inbox.json()["items"][0]["step"]["id"]
+    c("POST", "/approvals/{step_id}/decision", path={"step_id": step},
+      json={"decision": "approve", "comment": "Fine"}, object_id=step,
+      action="approval.decide", object_type="approval_step", change="update",
+      shows={"state": "approved"}, was={"state": "waiting"}, as_person=(alice, "Alice Archer"))
+    api.refused("DELETE", "/request-types/{request_type_id}", path={"request_type_id": rtype},
+                status=409)
 
     # Callers of the service: principals, tokens, explicit service roles -------------------------
     feed = c("POST", "/service-principals", json={"name": "hr-feed", "roles": ["hr-system"]},

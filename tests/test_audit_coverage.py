@@ -35,10 +35,11 @@ from idgov.models import (
     SodRule,
 )
 from tests.audit_scenario import AuditedApi, event_text, mutating_routes, run_scenario
+from tests.conftest import PersonHeaders
 
 
 @pytest.fixture
-def audited(client: TestClient, admin_headers: dict[str, str],
+def audited(client: TestClient, admin_headers: dict[str, str], people: PersonHeaders,
             session_factory: sessionmaker[Session], clock: FixedClock) -> AuditedApi:
     return AuditedApi(client=client, headers=admin_headers, factory=session_factory,
                       clock=clock)

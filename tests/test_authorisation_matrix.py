@@ -89,9 +89,34 @@ GET    /assignments                                        A   A   .   .   A   .
 POST   /assignments                                        A   .   .   .   .   .   .
 GET    /assignments/{assignment_id}                        A   A   .   .   A   .   A
 POST   /assignments/{assignment_id}/revoke                 A   .   .   .   .   .   .
+GET    /request-types                                      A   A   .   A   A   A   A
+POST   /request-types                                      A   .   .   .   .   .   .
+GET    /request-types/{request_type_id}                    A   A   .   A   A   A   A
+PATCH  /request-types/{request_type_id}                    A   .   .   .   .   .   .
+DELETE /request-types/{request_type_id}                    A   .   .   .   .   .   .
+POST   /requests                                           .   .   .   A   A   A   A
+GET    /requests                                           A   A   .   A   A   A   A
+GET    /requests/{request_id}                              A   A   .   A   A   A   A
+POST   /requests/{request_id}/submit                       .   .   .   A   A   A   A
+POST   /requests/{request_id}/cancel                       .   .   .   A   A   A   A
+GET    /approvals                                          A   A   .   A   A   A   A
+GET    /approvals/{step_id}                                A   A   .   A   A   A   A
+POST   /approvals/{step_id}/decision                       .   .   .   A   A   A   A
+POST   /delegations                                        .   .   .   A   A   A   A
+GET    /delegations                                        A   A   .   A   A   A   A
+POST   /delegations/{delegation_id}/revoke                 .   .   .   A   A   A   A
+PUT    /approval-authorities/{identity_id}                 A   .   .   .   .   .   .
+GET    /approval-authorities                               A   A   .   .   .   .   .
+DELETE /approval-authorities/{identity_id}                 A   .   .   .   .   .   .
+GET    /sod/violations                                     A   A   .   .   .   .   .
+POST   /roles/{role_id}/impact                             A   .   .   .   .   .   .
+GET    /provisioning/operations                            A   A   .   .   .   .   .
+GET    /provisioning/operations/{operation_id}             A   A   .   .   .   .   .
 GET    /audit/events                                       A   A   .   .   .   .   .
 GET    /audit/events/{event_id}                            A   A   .   .   .   .   .
 GET    /audit/verify                                       A   A   .   .   .   .   .
+GET    /me/notifications                                   .   .   .   A   A   A   A
+POST   /me/notifications/{notification_id}/read            .   .   .   A   A   A   A
 """
 
 # Served to anyone, without credentials.

@@ -65,7 +65,7 @@ def test_list_shows_tokens_without_secrets(cli_env: Settings) -> None:
     code, out, _err = _run("list")
     assert code == 0
     assert prefix in out and "siem" in out and "active" in out
-    assert token.strip().split("_")[2] not in out
+    assert token.strip().split("_", 2)[2] not in out
 
 
 def test_revoke_by_prefix_stops_the_token(cli_env: Settings, client: TestClient) -> None:
