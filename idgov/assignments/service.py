@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -149,15 +150,24 @@ def revoke(session: Session, *, assignment_id: uuid.UUID, reason: str, actor: Ac
     if assignment.valid_until is not None and assignment.valid_until <= now:
         raise Conflict(f"assignment {assignment_id} already expired at "
                        f"{assignment.valid_until.isoformat()}")
+    return _end(session, assignment, reason=reason.strip(), change="revoke", actor=actor,
+                clock=clock)
+
+
+def _end(session: Session, assignment: Assignment, *, reason: str,
+         change: Literal["revoke", "expiry"], actor: Actor, clock: Clock) -> Assignment:
+    """End ``assignment`` now with ``reason``, audit it, record the operations it implies."""
     before = snapshot(assignment)
+    now = clock.now()
     assignment.revoked_at = now
     assignment.revoked_by = actor.label
-    assignment.revoke_reason = reason.strip()
+    assignment.revoke_reason = reason
     assignment.updated_at = now
     session.flush()
-    record(session, actor=actor, action="assignment.revoke", object_type="assignment",
+    action = "assignment.revoke" if change == "revoke" else "assignment.expire"
+    record(session, actor=actor, action=action, object_type="assignment",
            object_id=assignment.id, clock=clock, before=before, after=snapshot(assignment))
-    record_assignment_change(session, assignment=assignment, change="revoke", actor=actor,
+    record_assignment_change(session, assignment=assignment, change=change, actor=actor,
                              clock=clock)
     return assignment
 
@@ -179,17 +189,8 @@ def expire(session: Session, *, assignment_id: uuid.UUID, actor: Actor,
         raise Conflict(f"assignment {assignment_id} has not expired",
                        valid_until=(assignment.valid_until.isoformat()
                                     if assignment.valid_until else None))
-    before = snapshot(assignment)
-    assignment.revoked_at = now
-    assignment.revoked_by = actor.label
-    assignment.revoke_reason = EXPIRY_REASON
-    assignment.updated_at = now
-    session.flush()
-    record(session, actor=actor, action="assignment.expire", object_type="assignment",
-           object_id=assignment.id, clock=clock, before=before, after=snapshot(assignment))
-    record_assignment_change(session, assignment=assignment, change="expiry", actor=actor,
-                             clock=clock)
-    return assignment
+    return _end(session, assignment, reason=EXPIRY_REASON, change="expiry", actor=actor,
+                clock=clock)
 
 
 def set_last_certified(session: Session, *, assignment_id: uuid.UUID, at: datetime, by: str,

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
+from idgov.approvals.schemas import ApprovalOut
 from idgov.web.schemas import ListParams, PageOut, ReadModel, StrictIn
 
 RequestState = Literal["draft", "submitted", "pending_approval", "approved", "rejected",
@@ -63,14 +64,6 @@ class RequestCreate(StrictIn):
 class RequestCancel(StrictIn):
     reason: str = Field(min_length=1, max_length=2000)
 
-
-class ApprovalOut(ReadModel):
-    approver_id: uuid.UUID
-    on_behalf_of_id: uuid.UUID | None
-    decision: str
-    comment: str | None
-    authority: str | None
-    decided_at: datetime
 
 
 class StepOut(ReadModel):

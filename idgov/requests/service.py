@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from idgov.access import repository as access_repository
 from idgov.approvals import service as approvals
+from idgov.approvals.schemas import ApprovalOut
 from idgov.assignments import service as assignments
 from idgov.audit.service import record, snapshot
 from idgov.auth.caller import Caller
@@ -53,7 +54,6 @@ from idgov.requests import repository
 from idgov.requests.forms import form_errors
 from idgov.requests.numbering import LINE_SERIES, REQUEST_SERIES, next_number
 from idgov.requests.schemas import (
-    ApprovalOut,
     LineIn,
     LineRead,
     MitigationIn,

@@ -277,7 +277,8 @@ def test_demo_request_types_take_requests(demo: Demo) -> None:
         types = {t.key: t for t in session.scalars(select(RequestType))}
     assert sorted(types) == ["application-access", "privileged-access",
                              "temporary-elevated-access"]
-    good = {"justification": "Month-end close needs the ledger", "business_need": "Month-end close of the books",
+    good = {"justification": "Month-end close needs the ledger",
+            "business_need": "Month-end close of the books",
             "ticket_reference": "CHG-10423", "duration_hours": 8}
     for key, rtype in types.items():
         allowed = set(rtype.form_schema["properties"])
