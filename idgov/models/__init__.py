@@ -17,7 +17,13 @@ from idgov.models.catalog import (
 )
 from idgov.models.identity import Group, GroupMember, Identity
 from idgov.models.notifications import Notification
-from idgov.models.provisioning import ProvisioningOperation
+from idgov.models.provisioning import (
+    DriftItem,
+    FulfilmentTask,
+    ProvisioningOperation,
+    ReconciliationRun,
+    TargetHealth,
+)
 from idgov.models.requests import (
     AccessRequest,
     Approval,
@@ -44,7 +50,9 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Delegation",
+    "DriftItem",
     "Entitlement",
+    "FulfilmentTask",
     "Group",
     "GroupMember",
     "Identity",
@@ -52,6 +60,7 @@ __all__ = [
     "NumberSequence",
     "PolicyRevision",
     "ProvisioningOperation",
+    "ReconciliationRun",
     "RequestLine",
     "RequestType",
     "Role",
@@ -62,4 +71,5 @@ __all__ = [
     "SodException",
     "SodRule",
     "SodRuleItem",
+    "TargetHealth",
 ]

@@ -6,7 +6,9 @@ import uuid
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
+    Float,
     ForeignKey,
     Index,
     LargeBinary,
@@ -18,7 +20,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from idgov.db.base import Base, IdMixin, TimestampMixin
 
-CONNECTOR_KINDS = ("ldap", "entra", "keycloak", "manual")
+# "memory": an in-process fake target, for trials and tests of the engine.
+CONNECTOR_KINDS = ("ldap", "entra", "keycloak", "manual", "memory")
 RISK_LEVELS = ("low", "medium", "high", "critical")
 ACCOUNT_TYPES = ("primary", "service", "shared", "administrative")
 ACCOUNT_STATUSES = ("active", "disabled", "deleted")
@@ -30,7 +33,8 @@ class Application(IdMixin, TimestampMixin, Base):
     __tablename__ = "applications"
     __table_args__ = (
         CheckConstraint(
-            "connector_kind IN ('ldap', 'entra', 'keycloak', 'manual')", name="connector_kind"
+            "connector_kind IN ('ldap', 'entra', 'keycloak', 'manual', 'memory')",
+            name="connector_kind"
         ),
         CheckConstraint("risk IN ('low', 'medium', 'high', 'critical')", name="risk"),
     )
@@ -47,6 +51,10 @@ class Application(IdMixin, TimestampMixin, Base):
         ForeignKey("groups.id", ondelete="SET NULL")
     )
     risk: Mapped[str] = mapped_column(String(16), default="medium")
+    # The engine sends at most this many operations a second to the target (None: no limit).
+    rate_limit_per_second: Mapped[float | None] = mapped_column(Float)
+    # Reconciliation's remediation may revoke memberships nobody assigned.
+    remove_unassigned_access: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Account(IdMixin, TimestampMixin, Base):

@@ -73,6 +73,7 @@ class RequestType(IdMixin, TimestampMixin, Base):
         CheckConstraint(
             "automatic_max_risk IS NULL OR " + _in("automatic_max_risk", RISK_LEVELS),
             name="automatic_max_risk"),
+        CheckConstraint("on_partial_failure IN ('keep', 'rollback')", name="on_partial_failure"),
     )
 
     key: Mapped[str] = mapped_column(String(64), unique=True)
@@ -89,6 +90,9 @@ class RequestType(IdMixin, TimestampMixin, Base):
     max_duration_days: Mapped[int | None] = mapped_column(Integer)
     approval_sla_hours: Mapped[int] = mapped_column(Integer, default=72)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # When some lines of a request fail: "keep" what was done (partially fulfilled) or
+    # "rollback" the lines already done with compensating operations.
+    on_partial_failure: Mapped[str] = mapped_column(String(16), default="keep")
 
 
 class AccessRequest(IdMixin, TimestampMixin, Base):
