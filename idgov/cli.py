@@ -8,6 +8,8 @@ from idgov.approvals.roles import install as install_approver_role
 from idgov.audit.cli import app as audit_app
 from idgov.auth.cli import app as tokens_app
 from idgov.notifications.cli import app as notifications_app
+from idgov.provisioning.cli import register as register_worker
+from idgov.reconciliation.cli import register as register_reconciliation
 from idgov.requests.cli import app as requests_app
 from idgov.setup.cli import register as register_setup
 from idgov.sod_scan.cli import app as sod_app
@@ -16,6 +18,8 @@ app = typer.Typer(help="idgov: identity governance.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 install_approver_role()  # derive "approver" from waiting approval steps
 register_setup(app)  # init, demo, serve
+register_reconciliation(app)  # aggregate APPLICATION, reconcile APPLICATION [--remediate]
+register_worker(app)  # worker: claim and run provisioning operations
 app.add_typer(audit_app, name="audit", help="Verify and export the signed audit trail.")
 app.add_typer(tokens_app, name="tokens", help="Create, list and revoke API tokens.")
 app.add_typer(requests_app, name="requests",

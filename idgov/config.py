@@ -75,6 +75,18 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = 10.0
     notification_max_attempts: int = 5
 
+    # Provisioning engine (see idgov/provisioning/engine.py).
+    embedded_worker: bool = Field(
+        default=False, description="Run one provisioning worker thread inside the web process "
+        "(idgov serve turns it on unless --no-worker)")
+    provisioning_retry_base_seconds: float = 30
+    provisioning_retry_cap_seconds: float = 3600
+    provisioning_max_attempts: int = 8
+    provisioning_breaker_threshold: int = 5
+    provisioning_breaker_cooldown_seconds: float = 60
+    provisioning_lease_seconds: float = 300
+    provisioning_batch_size: int = 10
+
     @cached_property
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to the embedded SQLite file."""

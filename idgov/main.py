@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, Response
@@ -15,6 +17,7 @@ from idgov.audit.signing import Signer
 from idgov.auth.oidc import oidc_resolver
 from idgov.clock import Clock
 from idgov.config import Settings, get_settings
+from idgov.provisioning.worker import start_embedded_worker
 from idgov.runtime import open_runtime
 from idgov.web import problems
 from idgov.web.deps import AppContext
@@ -33,6 +36,8 @@ CORE_ROUTER_MODULES = (
     "idgov.approvals.endpoints",
     "idgov.notifications.endpoints",
     "idgov.provisioning.endpoints",
+    "idgov.reconciliation.endpoints",
+    "idgov.fulfilment.endpoints",
     "idgov.sod_scan.endpoints",
     "idgov.audit.endpoints",
 )
@@ -58,7 +63,18 @@ def create_app(
     ctx = AppContext(settings=settings, engine=engine, session_factory=runtime.session_factory,
                      clock=runtime.clock, oidc=oidc_resolver(settings, clock=runtime.clock))
 
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        """The embedded provisioning worker lives as long as the web process (make run)."""
+        stop = start_embedded_worker(runtime) if settings.embedded_worker else None
+        try:
+            yield
+        finally:
+            if stop is not None:
+                stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="idgov",
         version=__version__,
         description="Identity governance: who may hold which access, and the proof of it.",

@@ -22,9 +22,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from idgov.clock import FixedClock
 from idgov.db.session import unit_of_work
+from idgov.models.application import Application
 from idgov.models.audit import AuditEvent
 from idgov.models.auth import ServicePrincipal
+from idgov.models.catalog import Entitlement
+from idgov.models.provisioning import ProvisioningOperation
 from idgov.notifications.service import notify
+from idgov.provisioning.engine import run_until_idle
 
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ADMIN_NAME = "test-admin"  # the principal behind the ``admin_headers`` fixture
@@ -395,6 +399,81 @@ def run_scenario(api: AuditedApi) -> Secrets:
       shows={"state": "approved"}, was={"state": "waiting"}, as_person=(alice, "Alice Archer"))
     api.refused("DELETE", "/request-types/{request_type_id}", path={"request_type_id": rtype},
                 status=409)
+
+    # Aggregation and reconciliation (an empty in-memory target; the API offers no "memory"
+    # kind, so the scratch application is inserted directly) ---------------------------------
+    with unit_of_work(api.factory) as session:
+        scratch = Application(name="Scratch target", connector_kind="memory",
+                              settings={"target": "audit-scenario"})
+        session.add(scratch)
+        session.flush()
+        memory = str(scratch.id)
+    c("POST", "/applications/{application_id}/aggregate", path={"application_id": memory},
+      action="reconciliation.aggregate", object_type="reconciliation_run", change="create",
+      shows={"kind": "aggregation", "state": "succeeded"})
+    c("POST", "/applications/{application_id}/reconcile", path={"application_id": memory},
+      json={"remediate": True}, action="reconciliation.reconcile",
+      object_type="reconciliation_run", change="create",
+      shows={"kind": "reconciliation", "state": "succeeded", "remediate": True})
+
+    # The failed-operations queue: retry, resolve by hand, cancel. Operations in the states
+    # these act on are put in place directly (the engine's own paths are tested with it).
+    with unit_of_work(api.factory) as session:
+        scratch_group = Entitlement(application_id=uuid.UUID(memory), native_id="scratch",
+                                    name="Scratch group")
+        session.add(scratch_group)
+        session.flush()
+        queued = {}
+        for state in ("failed", "failed", "pending"):
+            op = ProvisioningOperation(
+                idempotency_key=f"scenario:{uuid.uuid4()}", identity_id=uuid.UUID(bob),
+                application_id=uuid.UUID(memory), entitlement_id=scratch_group.id,
+                action="grant", state=state, cause="assignment", attempts=1,
+                error_category="data_error" if state == "failed" else None,
+                created_at=api.clock.now(), updated_at=api.clock.now())
+            session.add(op)
+            session.flush()
+            queued.setdefault(state, []).append(str(op.id))
+    api.new_events()  # what the set-up wrote is not the routes' doing
+    c("POST", "/provisioning/operations/{operation_id}/retry",
+      path={"operation_id": queued["failed"][0]}, object_id=queued["failed"][0],
+      action="provisioning.retry", object_type="provisioning_operation", change="update",
+      shows={"state": "pending"}, was={"state": "failed"})
+    c("POST", "/provisioning/operations/{operation_id}/resolve",
+      path={"operation_id": queued["failed"][1]}, object_id=queued["failed"][1],
+      json={"note": "done by hand"}, action="provisioning.resolve",
+      object_type="provisioning_operation", change="update", shows={"state": "succeeded"},
+      was={"state": "failed"})
+    c("POST", "/provisioning/operations/{operation_id}/cancel",
+      path={"operation_id": queued["pending"][0]}, object_id=queued["pending"][0],
+      action="provisioning.cancel", object_type="provisioning_operation", change="update",
+      shows={"state": "cancelled"}, was={"state": "pending"})
+
+    # Manual fulfilment: a member of the resolution group completes one task, fails another ----
+    manual = c("POST", "/applications",
+               json={"name": "Legacy ERP", "connector_kind": "manual",
+                     "resolution_group_id": resolvers},
+               action="application.create", object_type="application", change="create")["id"]
+    ledger = c("POST", "/entitlements",
+               json={"application_id": manual, "native_id": "LEDGER", "name": "Ledger"},
+               action="entitlement.create", object_type="entitlement", change="create")["id"]
+    for person in (alice, carol):
+        c("POST", "/assignments",
+          json={"identity_id": person, "entitlement_id": ledger, "reason": "Month-end close"},
+          action="assignment.grant", object_type="assignment", change="create")
+    run_until_idle(api.factory, settings=None, clock=api.clock)
+    api.new_events()  # the engine's own events (the tasks opened) are checked with it
+    member = {"Authorization": f"Bearer person:{bob}"}
+    tasks = api.client.get("/fulfilment/tasks", headers=member).json()["items"]
+    assert len(tasks) == 2, tasks
+    c("POST", "/fulfilment/tasks/{task_id}/complete", path={"task_id": tasks[0]["id"]},
+      json={"note": "Done in the admin screen"}, object_id=tasks[0]["id"],
+      action="fulfilment_task.complete", object_type="fulfilment_task", change="update",
+      shows={"state": "completed"}, was={"state": "open"}, as_person=bob_person)
+    c("POST", "/fulfilment/tasks/{task_id}/fail", path={"task_id": tasks[1]["id"]},
+      json={"note": "No such cost centre"}, object_id=tasks[1]["id"],
+      action="fulfilment_task.fail", object_type="fulfilment_task", change="update",
+      shows={"state": "failed"}, was={"state": "open"}, as_person=bob_person)
 
     # Callers of the service: principals, tokens, explicit service roles -------------------------
     feed = c("POST", "/service-principals", json={"name": "hr-feed", "roles": ["hr-system"]},

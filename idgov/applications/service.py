@@ -28,6 +28,7 @@ from idgov.db.repository import Page, get_or_404, paginate, require_exists
 from idgov.errors import Conflict, ErrorList, FieldError, InUse, InvalidInput
 from idgov.models.application import Account, Application
 from idgov.models.identity import Group, Identity
+from idgov.provisioning import accounts
 from idgov.types import Actor
 
 # A settings key is refused when one of its words contains one of these...
@@ -108,11 +109,19 @@ def list_applications(session: Session, *, filters: ApplicationFilter, limit: in
                     cursor=cursor)
 
 
+def _check_mapping(kind: str, settings: dict[str, Any]) -> None:
+    """Refuse an account mapping that could not build accounts (422 with the fields)."""
+    errors = accounts.mapping_errors(kind, settings)
+    if errors:
+        raise InvalidInput("the account mapping is invalid", errors=errors)
+
+
 def create_application(session: Session, *, application_in: ApplicationCreate,
                        cipher: CredentialCipher, actor: Actor, clock: Clock) -> Application:
     """Register a target system; its credentials, if given, are stored encrypted."""
     _check_name(session, application_in.name, None)
     check_settings(application_in.settings)
+    _check_mapping(application_in.connector_kind, application_in.settings)
     require_exists(session, Identity, application_in.owner_id, "owner_id")
     _check_resolution_group(session, application_in.resolution_group_id)
     data = application_in.model_dump(exclude={"credentials"})
@@ -143,6 +152,9 @@ def update_application(session: Session, *, application_id: uuid.UUID,
         _check_name(session, changes["name"], application_id)
     if "settings" in changes:
         check_settings(changes["settings"])
+    if "settings" in changes or "connector_kind" in changes:
+        _check_mapping(changes.get("connector_kind") or application.connector_kind,
+                       changes.get("settings", application.settings))
     if "owner_id" in changes:
         require_exists(session, Identity, changes["owner_id"], "owner_id")
     if "resolution_group_id" in changes:

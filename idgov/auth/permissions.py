@@ -16,6 +16,8 @@ _PERSON = frozenset({
     # delegate one's approvals, read one's notifications.
     "request_types:read", "requests:create", "requests:read_own", "approvals:decide",
     "delegations:write", "notifications:read_own",
+    # Manual fulfilment: members of a resolution group work its tasks (row rule: membership).
+    "fulfilment:work",
 })
 
 ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
@@ -46,6 +48,10 @@ ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
             "authorities:read",
             "authorities:write",
             "provisioning:read",
+            "provisioning:write",
+            "reconciliation:read",
+            "reconciliation:write",
+            "fulfilment:read",
             "sod:scan",
         }
     ),
@@ -67,6 +73,8 @@ ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
             "delegations:read",
             "authorities:read",
             "provisioning:read",
+            "reconciliation:read",
+            "fulfilment:read",
             "sod:scan",
         }
     ),

@@ -16,6 +16,7 @@ from idgov.identities import repository
 from idgov.identities.schemas import IdentityCreate, IdentityFilter, IdentityUpdate
 from idgov.models.assignment import Assignment
 from idgov.models.identity import Identity
+from idgov.provisioning import accounts
 from idgov.types import Actor
 
 
@@ -106,8 +107,12 @@ def update_identity(session: Session, *, identity_id: uuid.UUID, identity_in: Id
         _check_unique(session, employee_id=None, email=changes["email"], exclude=identity_id)
     if "manager_id" in changes:
         _check_manager(session, identity_id, changes["manager_id"])
+    before = accounts.identity_values(identity)
     apply_changes(session, identity, changes, action="identity.update",
                   object_type="identity", actor=actor, clock=clock)
+    # A mapped attribute that changed is pushed to the identity's accounts.
+    accounts.push_identity_change(session, identity=identity, before=before, actor=actor,
+                                  clock=clock)
     return identity
 
 

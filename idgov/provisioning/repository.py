@@ -10,17 +10,30 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CTE, ColumnElement, Select, and_, bindparam, or_, select, union
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    union,
+    update,
+)
+from sqlalchemy.orm import Session, aliased
 
 from idgov.assignments.repository import in_force
 from idgov.models.assignment import Assignment
 from idgov.models.catalog import Entitlement, Role, RoleEntitlement, RoleInclusion
+from idgov.models.identity import GroupMember
 from idgov.models.provisioning import ProvisioningOperation
-from idgov.provisioning.schemas import OperationFilter
+from idgov.provisioning.schemas import FailedFilter, OperationFilter
 
 # Above this many ids a filter is applied in Python instead of as an SQL IN list.
 _IN_LIST_MAX = 1000
@@ -223,8 +236,105 @@ def pending_grants_of(session: Session, assignment_id: uuid.UUID) -> list[Provis
 def list_query(filters: OperationFilter) -> Select[Any]:
     stmt = select(ProvisioningOperation)
     for column in ("identity_id", "request_line_id", "state", "cause", "action",
-                   "entitlement_id", "assignment_id"):
+                   "entitlement_id", "assignment_id", "application_id"):
         value = getattr(filters, column)
         if value is not None:
             stmt = stmt.where(getattr(ProvisioningOperation, column) == value)
     return stmt
+
+
+def failed_query(filters: FailedFilter, *,
+                 group_ids: Collection[uuid.UUID] | None = None) -> Select[Any]:
+    stmt = select(ProvisioningOperation).where(ProvisioningOperation.state == "failed")
+    for column in ("application_id", "error_category", "resolution_group_id"):
+        value = getattr(filters, column)
+        if value is not None:
+            stmt = stmt.where(getattr(ProvisioningOperation, column) == value)
+    if group_ids is not None:
+        stmt = stmt.where(ProvisioningOperation.resolution_group_id.in_(list(group_ids)))
+    return stmt
+
+
+# --- the queue -------------------------------------------------------------------------------
+
+OPEN_STATES = ("pending", "running", "retry_scheduled")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    id: uuid.UUID
+    application_id: uuid.UUID
+    detail: dict[str, Any]
+
+
+def due_candidates(session: Session, *, now: datetime, exclude_applications: Collection[uuid.UUID],
+                   limit: int, lock: bool) -> list[Candidate]:
+    """Operations due now, in queue order (ordinal, creation, id), that no earlier open
+    operation of the same identity and application holds back.
+
+    Due: pending (and past ``next_attempt_at`` when set), retry_scheduled past
+    ``next_attempt_at``, or running with a lease that ran out (its worker died). A pending
+    operation that starts later (``detail.not_before``) holds nothing back. A running
+    operation without a lease (a fulfilment task has it) is never due. With ``lock`` the
+    rows are locked ``FOR UPDATE SKIP LOCKED`` (PostgreSQL): a concurrent claimer skips them.
+    """
+    op = aliased(ProvisioningOperation, name="op")
+    earlier = aliased(ProvisioningOperation, name="earlier")
+    due = or_(
+        and_(op.state == "pending",
+             or_(op.next_attempt_at.is_(None), op.next_attempt_at <= now)),
+        and_(op.state == "retry_scheduled", op.next_attempt_at <= now),
+        and_(op.state == "running", op.lease_until.is_not(None), op.lease_until < now),
+    )
+    before = or_(
+        earlier.ordinal < op.ordinal,
+        and_(earlier.ordinal == op.ordinal, earlier.created_at < op.created_at),
+        and_(earlier.ordinal == op.ordinal, earlier.created_at == op.created_at,
+             earlier.id < op.id),
+    )
+    held_back = (select(earlier.id)
+                 .where(earlier.identity_id == op.identity_id,
+                        earlier.application_id == op.application_id,
+                        or_(earlier.state.in_(("running", "retry_scheduled")),
+                            and_(earlier.state == "pending",
+                                 or_(earlier.next_attempt_at.is_(None),
+                                     earlier.next_attempt_at <= now))),
+                        before)
+                 .exists())
+    stmt = (select(op.id, op.application_id, op.detail)
+            .where(due, ~held_back)
+            .order_by(op.ordinal, op.created_at, op.id)
+            .limit(limit))
+    if exclude_applications:
+        stmt = stmt.where(op.application_id.not_in(list(exclude_applications)))
+    if lock:
+        stmt = stmt.with_for_update(skip_locked=True, of=op)
+    return [Candidate(id=i, application_id=a, detail=d or {}) for i, a, d in session.execute(stmt)]
+
+
+def mark_claimed(session: Session, ids: Collection[uuid.UUID], *, worker_id: str, now: datetime,
+                 lease_until: datetime) -> None:
+    """Running for ``worker_id`` until ``lease_until``, one more attempt."""
+    if not ids:
+        return
+    session.execute(update(ProvisioningOperation)
+                    .where(ProvisioningOperation.id.in_(list(ids)))
+                    .values(state="running", claimed_by=worker_id, lease_until=lease_until,
+                            started_at=now, attempts=ProvisioningOperation.attempts + 1,
+                            updated_at=now)
+                    .execution_options(synchronize_session=False))
+
+
+def count_open(session: Session, application_id: uuid.UUID) -> tuple[int, int]:
+    """(open operations not running, failed operations) of one application."""
+    rows: dict[str, int] = {state: count for state, count in session.execute(
+        select(ProvisioningOperation.state, func.count())
+        .where(ProvisioningOperation.application_id == application_id,
+               ProvisioningOperation.state.in_(("pending", "retry_scheduled", "failed")))
+        .group_by(ProvisioningOperation.state))}
+    return rows.get("pending", 0) + rows.get("retry_scheduled", 0), rows.get("failed", 0)
+
+
+def groups_of(session: Session, identity_id: uuid.UUID) -> set[uuid.UUID]:
+    return set(session.scalars(select(GroupMember.group_id)
+                               .where(GroupMember.identity_id == identity_id)))

@@ -6,8 +6,14 @@ composition valid now and recorded as ``pending`` operations, in the same transa
 change. An entitlement still held through another assignment or another path gives no
 operation. Each operation has a deterministic idempotency key (cause, cause id, identity,
 entitlement, action), so recording the same cause twice never yields a second operation.
-Execution (the workers) comes with the connectors; :func:`complete_operation` is their way
-back in.
+Execution is :mod:`idgov.provisioning.engine`; :func:`complete_operation` is its way back
+in (and the fulfilment tasks' way back in). Each operation gets an increasing ``ordinal``
+(:mod:`idgov.provisioning.ordering`): the engine runs an identity's operations on one
+application in that order, and a grant is recorded after the account operation it needs.
+A grant starting later is not due before ``next_attempt_at`` (its ``detail.not_before``).
+
+The failed queue: an administrator retries, cancels or resolves (by hand, with a note) an
+operation that failed.
 
 Audit: one ``provisioning.record`` event per operation (object ``provisioning_operation``):
 each operation is an object with a life of its own (recorded, then completed or cancelled),
@@ -17,8 +23,9 @@ so its whole history is found by its id, like any other object's.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy.orm import Session
@@ -29,14 +36,15 @@ from idgov.db.repository import Page, get_or_404, paginate
 from idgov.errors import Conflict
 from idgov.models.assignment import Assignment
 from idgov.models.provisioning import ProvisioningOperation
-from idgov.provisioning import repository
-from idgov.provisioning.schemas import OperationFilter
+from idgov.provisioning import accounts, repository
+from idgov.provisioning.ordering import next_ordinal
+from idgov.provisioning.schemas import FailedFilter, OperationFilter
 from idgov.types import Actor
 
 Change = Literal["grant", "revoke", "expiry"]
 LineHook = Callable[[Session, uuid.UUID, Actor, Clock], None]
 
-TERMINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
+TERMINAL_STATES = frozenset({"succeeded", "failed", "cancelled", "rolled_back"})
 _LINE_HOOKS: list[LineHook] = []
 
 
@@ -80,14 +88,26 @@ def _record_operations(session: Session, planned: Iterable[_Planned], *, cause: 
         return []
     apps = applications or repository.applications_of(session,
                                                       (p.entitlement_id for p in fresh))
+    # An identity granted something where it has no account gets a create_account
+    # operation first (a lower ordinal, so it runs before the grants).
+    for identity_id, application_id in sorted({(p.identity_id, apps[p.entitlement_id])
+                                               for p in fresh if p.action == "grant"},
+                                              key=str):
+        accounts.ensure_account_operations(
+            session, identity_id=identity_id, application_id=application_id, cause=cause,
+            cause_id=cause_id, assignment_id=assignment_id, request_line_id=request_line_id,
+            actor=actor, clock=clock)
     now = clock.now()
+    not_before = detail.get("not_before")
+    due_at = datetime.fromisoformat(not_before) if isinstance(not_before, str) else None
     made = [
         ProvisioningOperation(
             idempotency_key=keys[p], identity_id=p.identity_id,
             application_id=apps[p.entitlement_id], entitlement_id=p.entitlement_id,
             action=p.action, state="pending", cause=cause, cause_id=cause_id,
             assignment_id=assignment_id, request_line_id=request_line_id, attempts=0,
-            detail=dict(detail), created_at=now, updated_at=now)
+            ordinal=next_ordinal(), next_attempt_at=due_at, detail=dict(detail),
+            created_at=now, updated_at=now)
         for p in fresh
     ]
     session.add_all(made)
@@ -232,9 +252,14 @@ def operations_for_line(session: Session, *, line_id: uuid.UUID) -> list[Provisi
 
 
 def complete_operation(session: Session, *, operation_id: uuid.UUID, succeeded: bool,
-                       error: str | None, actor: Actor, clock: Clock) -> ProvisioningOperation:
-    """Mark a pending or running operation done; when it was the last open operation of its
-    request line, call the registered line hooks.
+                       error: str | None, actor: Actor, clock: Clock,
+                       error_category: str | None = None,
+                       resolution_group_id: uuid.UUID | None = None,
+                       context: dict[str, Any] | None = None) -> ProvisioningOperation:
+    """Mark an open operation done; when it was the last open operation of its request line,
+    call the registered line hooks. A failure carries its category and the resolution group
+    it is routed to. An operation a worker claimed counted its attempt when claimed; one
+    completed without a worker counts one now.
 
     Raises NotFound for an unknown id and Conflict when the operation is already done.
     """
@@ -244,21 +269,150 @@ def complete_operation(session: Session, *, operation_id: uuid.UUID, succeeded: 
                        state=op.state)
     before = snapshot(op)
     now = clock.now()
+    if op.state != "running":
+        op.attempts = (op.attempts or 0) + 1
     op.state = "succeeded" if succeeded else "failed"
-    op.attempts = (op.attempts or 0) + 1
     op.last_error = None if succeeded else (error or "failed")[:2000]
+    op.error_category = None if succeeded else error_category
+    op.resolution_group_id = None if succeeded else resolution_group_id
+    op.lease_until = None
+    op.next_attempt_at = None
     op.completed_at = now
     op.updated_at = now
     session.flush()
     record(session, actor=actor, action="provisioning.complete",
            object_type="provisioning_operation", object_id=op.id, clock=clock,
-           before=before, after=snapshot(op))
+           before=before, after=snapshot(op), context=context)
+    _after_done(session, op, actor=actor, clock=clock)
+    return op
+
+
+def _after_done(session: Session, op: ProvisioningOperation, *, actor: Actor,
+                clock: Clock) -> None:
+    """Call the line hooks when ``op`` was the last open operation of its request line."""
     line_id = op.request_line_id
     if line_id is not None and all(o.state in TERMINAL_STATES
                                    for o in repository.operations_of_line(session, line_id)):
         for hook in list(_LINE_HOOKS):
             hook(session, line_id, actor, clock)
+
+
+# --- the failed queue ------------------------------------------------------------------------
+
+
+def list_failed(session: Session, *, filters: FailedFilter,
+                group_ids: Collection[uuid.UUID] | None = None) -> Page[ProvisioningOperation]:
+    """Failed operations, in id order; ``group_ids`` restricts them
+    to those routed to these resolution groups (a member's view)."""
+    return paginate(session, repository.failed_query(filters, group_ids=group_ids),
+                    ProvisioningOperation, limit=filters.limit, cursor=filters.cursor)
+
+
+def groups_of(session: Session, identity_id: uuid.UUID) -> set[uuid.UUID]:
+    """The groups an identity is a member of (its view of the failed queue)."""
+    return repository.groups_of(session, identity_id)
+
+
+def retry_operation(session: Session, *, operation_id: uuid.UUID, actor: Actor,
+                    clock: Clock) -> ProvisioningOperation:
+    """Put a failed operation back in the queue, due now, with a fresh count of retries.
+
+    Conflict unless the operation is failed.
+    """
+    op = get_or_404(session, ProvisioningOperation, operation_id, what="provisioning operation")
+    if op.state != "failed":
+        raise Conflict(f"only a failed operation can be retried; this one is {op.state}",
+                       state=op.state)
+    before = snapshot(op)
+    now = clock.now()
+    op.state = "pending"
+    op.next_attempt_at = None
+    op.lease_until = None
+    op.claimed_by = None
+    op.completed_at = None
+    op.error_category = None
+    op.detail = {k: v for k, v in (op.detail or {}).items() if k != "transient_failures"}
+    op.updated_at = now
+    session.flush()
+    record(session, actor=actor, action="provisioning.retry",
+           object_type="provisioning_operation", object_id=op.id, clock=clock,
+           before=before, after=snapshot(op))
     return op
+
+
+_CANCELLABLE = frozenset({"pending", "retry_scheduled", "failed"})
+
+
+def cancel_operation(session: Session, *, operation_id: uuid.UUID, actor: Actor,
+                     clock: Clock) -> ProvisioningOperation:
+    """Give up an operation that is not running: it will not be sent.
+
+    Conflict when it is running (a worker or a fulfilment task has it) or already done.
+    """
+    op = get_or_404(session, ProvisioningOperation, operation_id, what="provisioning operation")
+    if op.state not in _CANCELLABLE:
+        raise Conflict(f"a {op.state} operation cannot be cancelled", state=op.state)
+    before = snapshot(op)
+    now = clock.now()
+    op.state = "cancelled"
+    op.next_attempt_at = None
+    op.completed_at = now
+    op.updated_at = now
+    session.flush()
+    record(session, actor=actor, action="provisioning.cancel",
+           object_type="provisioning_operation", object_id=op.id, clock=clock,
+           before=before, after=snapshot(op), context={"reason": "cancelled by a person"})
+    _after_done(session, op, actor=actor, clock=clock)
+    return op
+
+
+def resolve_operation(session: Session, *, operation_id: uuid.UUID, note: str, actor: Actor,
+                      clock: Clock) -> ProvisioningOperation:
+    """A failed operation was carried out by hand: it becomes succeeded, with who resolved it
+    and their note. Conflict unless the operation is failed."""
+    op = get_or_404(session, ProvisioningOperation, operation_id, what="provisioning operation")
+    if op.state != "failed":
+        raise Conflict(f"only a failed operation can be resolved; this one is {op.state}",
+                       state=op.state)
+    before = snapshot(op)
+    now = clock.now()
+    op.state = "succeeded"
+    op.resolved_by = actor.label[:400]
+    op.resolution_note = note[:2000]
+    op.completed_at = now
+    op.updated_at = now
+    session.flush()
+    record(session, actor=actor, action="provisioning.resolve",
+           object_type="provisioning_operation", object_id=op.id, clock=clock,
+           before=before, after=snapshot(op))
+    _after_done(session, op, actor=actor, clock=clock)
+    return op
+
+
+def waiting_reasons(session: Session,
+                    operations: Iterable[ProvisioningOperation], *,
+                    clock: Clock) -> dict[uuid.UUID, str]:
+    """Why each open, unclaimed operation is not running yet (operations absent: nothing to
+    say): its target's circuit breaker is open, it starts later, or it retries later."""
+    from idgov.provisioning import health  # health reads this module's operations
+
+    ops = [o for o in operations if o.state in ("pending", "retry_scheduled")]
+    if not ops:
+        return {}
+    now = clock.now()
+    breakers = health.breakers(session, {o.application_id for o in ops})
+    reasons: dict[uuid.UUID, str] = {}
+    for op in ops:
+        breaker = breakers.get(op.application_id)
+        if breaker is not None and breaker.state != "closed":
+            reasons[op.id] = health.describe_open(breaker)
+        elif op.next_attempt_at is not None and op.next_attempt_at > now:
+            if op.state == "retry_scheduled":
+                reasons[op.id] = (f"retry at {op.next_attempt_at.isoformat()} after: "
+                                  f"{op.last_error or 'a transient failure'}")
+            else:
+                reasons[op.id] = f"not before {op.next_attempt_at.isoformat()}"
+    return reasons
 
 
 def get_operation(session: Session, *, operation_id: uuid.UUID) -> ProvisioningOperation:

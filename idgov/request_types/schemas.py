@@ -63,6 +63,9 @@ class RequestTypeCreate(StrictIn):
     max_duration_days: int | None = Field(default=None, ge=1, le=3650)
     approval_sla_hours: int = Field(default=72, ge=1, le=24 * 90)
     active: bool = True
+    on_partial_failure: Literal["keep", "rollback"] = Field(
+        default="keep", description="When some lines fail: keep the lines done (partially "
+                                    "fulfilled) or roll them back with compensating operations")
 
 
 class RequestTypeUpdate(StrictIn):
@@ -79,6 +82,7 @@ class RequestTypeUpdate(StrictIn):
     duration_required: bool | None = None
     max_duration_days: int | None = Field(default=None, ge=1, le=3650)
     approval_sla_hours: int | None = Field(default=None, ge=1, le=24 * 90)
+    on_partial_failure: Literal["keep", "rollback"] | None = None
     active: bool | None = None
 
 
@@ -97,6 +101,7 @@ class RequestTypeRead(ReadModel):
     max_duration_days: int | None
     approval_sla_hours: int
     active: bool
+    on_partial_failure: str
     created_at: datetime
     updated_at: datetime
 

@@ -12,6 +12,7 @@ from idgov.approvals.tasks import escalate_overdue
 from idgov.clock import Clock
 from idgov.config import Settings, get_settings
 from idgov.db.session import unit_of_work
+from idgov.fulfilment.tasks import escalate_overdue_tasks
 from idgov.requests.tasks import expire_grants, warn_expiring
 from idgov.runtime import open_runtime
 from idgov.types import Actor
@@ -29,6 +30,7 @@ class SweepResult:
     escalated: int
     warned: int
     expired: int
+    tasks_escalated: int = 0
 
 
 def sweep(factory: sessionmaker[Session], *, settings: Settings, clock: Clock,
@@ -46,7 +48,10 @@ def sweep(factory: sessionmaker[Session], *, settings: Settings, clock: Clock,
                                warning_days=settings.expiry_warning_days)
     with unit_of_work(factory) as session:
         expired = expire_grants(session, clock=clock, actor=actor)
-    return SweepResult(escalated=escalated, warned=warned, expired=expired)
+    with unit_of_work(factory) as session:
+        tasks = escalate_overdue_tasks(session, clock=clock, actor=actor)
+    return SweepResult(escalated=escalated, warned=warned, expired=expired,
+                       tasks_escalated=tasks)
 
 
 @app.command("sweep")

@@ -48,6 +48,7 @@ from idgov.policy.decision import (
 )
 from idgov.policy.expansion import AssignmentRef
 from idgov.policy.snapshot import ItemRef, PolicySnapshot
+from idgov.provisioning import rollback
 from idgov.provisioning import service as provisioning
 from idgov.request_types import repository as type_repository
 from idgov.requests import repository
@@ -727,7 +728,11 @@ def line_operations_done(session: Session, line_id: uuid.UUID, actor: Actor,
     """Provisioning hook: every operation of a line is done, so a line in 'provisioning'
     becomes 'fulfilled' (all succeeded) or 'failed'."""
     line = session.get(RequestLine, line_id)
-    if line is None or line.state != "provisioning":
+    if line is None:
+        return
+    if rollback.on_line_done(session, line_id, actor, clock):
+        return  # the type's rollback policy moved the lines and settled the request
+    if line.state != "provisioning":
         return
     operations = provisioning.operations_for_line(session, line_id=line_id)
     failed = [op for op in operations if op.state != "succeeded"]

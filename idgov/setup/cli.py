@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -79,8 +80,12 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on "
                                                   "(default: IDGOV_HOST or 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: IDGOV_PORT or 8000)")] = None,
+    worker: Annotated[bool, typer.Option(
+        help="Run a provisioning worker thread in this process (the embedded mode); "
+             "turn it off when `idgov worker` processes do the work")] = True,
 ) -> None:
     """Serve the API and the web pages with uvicorn."""
+    os.environ["IDGOV_EMBEDDED_WORKER"] = "1" if worker else "0"
     settings = get_settings()
     uvicorn.run("idgov.main:create_app", factory=True, host=host or settings.host,
                 port=port or settings.port)

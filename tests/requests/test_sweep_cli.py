@@ -41,10 +41,12 @@ def test_sweep_ends_what_has_expired_and_prints_counts(
 
     result = CliRunner().invoke(app, ["sweep"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"escalated": 0, "warned": 0, "expired": 1}
+    assert json.loads(result.stdout) == {"escalated": 0, "warned": 0, "expired": 1,
+                                         "tasks_escalated": 0}
     with unit_of_work(session_factory) as session:
         row = session.get(Assignment, uuid.UUID(ended))
         assert row is not None and row.revoked_at is not None
 
     again = CliRunner().invoke(app, ["sweep"])
-    assert json.loads(again.stdout) == {"escalated": 0, "warned": 0, "expired": 0}
+    assert json.loads(again.stdout) == {"escalated": 0, "warned": 0, "expired": 0,
+                                         "tasks_escalated": 0}

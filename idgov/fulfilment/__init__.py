@@ -1,0 +1,1 @@
+"""Manual fulfilment: a manual application's operations become tasks for people."""

@@ -1,0 +1,2 @@
+"""Aggregation and reconciliation: read a target, correlate it, compare it with the
+desired state."""

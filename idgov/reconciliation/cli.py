@@ -1,0 +1,84 @@
+"""``idgov aggregate APPLICATION`` and ``idgov reconcile APPLICATION [--remediate]``.
+
+APPLICATION is an application's name or id. Each command runs once in one transaction (a
+scheduled job calls ``idgov reconcile``) and prints the run as JSON: its id, state and
+counts. Exit codes: 0 the run succeeded (reconcile: whatever drift it found), 1 the run
+failed on the target (it is stored with the classified error), 2 it could not start (no such
+application, a connector that cannot list, no signing key, bad correlation rules).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from idgov.applications.crypto import CredentialCipher
+from idgov.config import get_settings
+from idgov.db.session import unit_of_work
+from idgov.errors import DomainError
+from idgov.reconciliation import service
+from idgov.runtime import open_runtime
+from idgov.types import Actor
+
+EXIT_FAILED = 1
+EXIT_UNUSABLE = 2
+
+app = typer.Typer(no_args_is_help=True, help="Aggregation and reconciliation of targets.")
+
+ApplicationArg = Annotated[str, typer.Argument(help="The application's name or id")]
+
+
+def _run(application: str, *, kind: str, remediate: bool) -> None:
+    settings = get_settings()
+    if not settings.signing_key_path.exists():
+        typer.echo(f"error: no audit signing key at {settings.signing_key_path}: run "
+                   "`idgov init`", err=True)
+        raise typer.Exit(EXIT_UNUSABLE)
+    runtime = open_runtime(settings)
+    actor = Actor.system("reconciliation-cli")
+    try:
+        cipher = CredentialCipher.from_file(settings.secret_key_path)
+        with unit_of_work(runtime.session_factory) as session:
+            application_id = service.find_application(session, key=application)
+            run = service.run_for_application(
+                session, application_id=application_id, kind=kind, remediate=remediate,
+                cipher=cipher, actor=actor, clock=runtime.clock)
+            result: dict[str, Any] = {"run_id": str(run.id), "application_id":
+                                      str(run.application_id), "kind": run.kind,
+                                      "state": run.state, "error": run.error,
+                                      "counts": run.counts}
+    except DomainError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(EXIT_UNUSABLE) from exc
+    finally:
+        runtime.close()
+    typer.echo(json.dumps(result, sort_keys=True))
+    if result["state"] == "failed":
+        raise typer.Exit(EXIT_FAILED)
+
+
+def aggregate(application: ApplicationArg) -> None:
+    """Import APPLICATION's accounts and memberships: correlate accounts to identities,
+    report orphans, record memberships nobody assigned as aggregation assignments."""
+    _run(application, kind="aggregation", remediate=False)
+
+
+def reconcile(
+    application: ApplicationArg,
+    remediate: Annotated[bool, typer.Option(
+        "--remediate", help="Queue the provisioning operations that fix the drift")] = False,
+) -> None:
+    """Compare APPLICATION's target with the desired state and store the drift report."""
+    _run(application, kind="reconciliation", remediate=remediate)
+
+
+app.command("aggregate")(aggregate)
+app.command("reconcile")(reconcile)
+
+
+def register(root: typer.Typer) -> None:
+    """Add ``aggregate`` and ``reconcile`` as top-level commands of ``root``."""
+    root.command("aggregate")(aggregate)
+    root.command("reconcile")(reconcile)
