@@ -11,10 +11,12 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
+from idgov.applications.crypto import CredentialCipher
 from idgov.config import Settings, get_settings
 from idgov.db.session import unit_of_work
 from idgov.runtime import open_runtime
 from idgov.setup.demo import load_demo
+from idgov.setup.directory import demo_directory
 from idgov.setup.init import run_init
 
 console = Console(highlight=False, soft_wrap=True)
@@ -61,7 +63,8 @@ def demo() -> None:
     runtime = open_runtime(settings)
     try:
         with unit_of_work(runtime.session_factory) as session:
-            created = load_demo(session, clock=runtime.clock)
+            created = load_demo(session, clock=runtime.clock,
+                                cipher=CredentialCipher.from_file(settings.secret_key_path))
     finally:
         runtime.close()
     if not created:
@@ -87,8 +90,12 @@ def serve(
     """Serve the API and the web pages with uvicorn."""
     os.environ["IDGOV_EMBEDDED_WORKER"] = "1" if worker else "0"
     settings = get_settings()
-    uvicorn.run("idgov.main:create_app", factory=True, host=host or settings.host,
-                port=port or settings.port)
+    with demo_directory(settings) as directory:
+        if directory is not None:
+            console.print(f"Demo directory (slapd) at {directory.url}, data in "
+                          f"{directory.folder}")
+        uvicorn.run("idgov.main:create_app", factory=True, host=host or settings.host,
+                    port=port or settings.port)
 
 
 def register(app: typer.Typer) -> None:

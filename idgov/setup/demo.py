@@ -7,6 +7,7 @@ second run finds everything and writes nothing, not even an audit event.
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections import Counter
 from datetime import date, datetime, timedelta
@@ -15,6 +16,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from idgov.applications.crypto import CredentialCipher
 from idgov.assignments import service as assignments
 from idgov.audit.service import record, snapshot
 from idgov.clock import Clock
@@ -61,8 +63,10 @@ def _native_id(spec: EntSpec) -> str:
 
 
 class _Loader:
-    def __init__(self, session: Session, actor: Actor, clock: Clock) -> None:
+    def __init__(self, session: Session, actor: Actor, clock: Clock,
+                 cipher: CredentialCipher | None = None) -> None:
         self.session = session
+        self.cipher = cipher
         self.actor = actor
         self.clock = clock
         self.now = clock.now()
@@ -166,6 +170,12 @@ class _Loader:
                                   connector_kind=spec.connector_kind, settings=spec.settings,
                                   risk=spec.risk, owner_id=owners[spec.key],
                                   resolution_group_id=groups[spec.resolution_group])
+                if self.cipher is not None:
+                    # Made here, known to nobody: the demo directory takes its own from here;
+                    # the other demo targets are unreachable placeholders.
+                    secret = secrets.token_urlsafe(24)
+                    key = "bind_password" if spec.connector_kind == "ldap" else "client_secret"
+                    app.credentials_encrypted = self.cipher.encrypt({key: secret})
                 self._stamp(app)
                 self.session.add(app)
                 self._audit_create(app, "application")
@@ -303,12 +313,13 @@ class _Loader:
             actor=self.actor, clock=self.clock)
 
 
-def load_demo(session: Session, *, actor: Actor = DEMO_ACTOR, clock: Clock) -> dict[str, int]:
+def load_demo(session: Session, *, actor: Actor = DEMO_ACTOR, clock: Clock,
+              cipher: CredentialCipher | None = None) -> dict[str, int]:
     """Create whatever of the demo organisation is missing; returns counts of what was made.
 
     Flushes, never commits: run it inside a unit of work.
     """
-    loader = _Loader(session, actor, clock)
+    loader = _Loader(session, actor, clock, cipher)
     loader.identities()
     groups = loader.groups()
     apps = loader.applications(groups)

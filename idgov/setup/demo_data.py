@@ -12,6 +12,7 @@ from typing import Any
 SEED = 20260115
 DOMAIN = "northwind.example.com"
 LDAP_BASE = "dc=northwind,dc=example,dc=com"
+DEMO_LDAP_PORT = 10389
 
 GIVEN_NAMES = (
     "Aaliyah", "Adrian", "Aisha", "Alejandro", "Alice", "Amara", "Andrei", "Anna", "Arjun",
@@ -135,17 +136,20 @@ class AppSpec:
 APPLICATIONS = (
     AppSpec("ldap", "Corporate Directory", "ldap",
             "OpenLDAP directory behind VPN, file shares, SAP and on-premises finance systems",
-            {"url": "ldaps://ldap.northwind.example.com:636", "base_dn": LDAP_BASE,
+            # idgov serve runs this directory itself when slapd is installed (var/demo-ldap).
+            {"url": f"ldap://127.0.0.1:{DEMO_LDAP_PORT}", "base_dn": LDAP_BASE,
              "users_ou": f"ou=people,{LDAP_BASE}", "groups_ou": f"ou=groups,{LDAP_BASE}",
-             "bind_dn": f"cn=idgov,ou=services,{LDAP_BASE}", "user_object_class": "inetOrgPerson",
-             "group_object_class": "groupOfNames"},
+             "disabled_ou": f"ou=disabled,{LDAP_BASE}", "disable_method": "move",
+             "bind_dn": f"cn=admin,{LDAP_BASE}", "group_object_class": "groupOfNames",
+             "embedded_directory": True},
             "high", "Directory Services"),
     AppSpec("entra", "Northwind Entra ID", "entra",
             "Microsoft Entra ID tenant: Microsoft 365, SaaS applications and directory roles",
             {"tenant_id": "6f1c8a2e-4b7d-4c55-9a3e-2d8f0b1c7e94",
              "client_id": "0b9d5e61-3c2a-4f8e-b7a4-9e6d1f2c3a58",
-             "authority_host": "https://login.microsoftonline.com",
-             "graph_url": "https://graph.microsoft.com/v1.0", "domain": DOMAIN},
+             "authority": "https://login.microsoftonline.com/"
+                          "6f1c8a2e-4b7d-4c55-9a3e-2d8f0b1c7e94",
+             "graph_url": "https://graph.microsoft.com/v1.0", "upn_domain": DOMAIN},
             "critical", "IAM Operations"),
     AppSpec("keycloak", "Engineering Keycloak", "keycloak",
             "Keycloak realm for engineering tools: GitHub, AWS, CI and observability",
