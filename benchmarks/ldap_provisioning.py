@@ -10,14 +10,26 @@ referential-integrity overlays) are started side by side, each with G groups (de
 - baseline: one LDIF of N adds (inetOrgPerson) and 2*N modifies (``add: member``, each
   account to 2 of the G groups), applied to the first directory by ``ldapmodify -f``: one
   LDAP operation per record, one connection, no database. baseline_ops_per_s = 3N / time.
-- engine: the same 3N operations as ProvisioningOperation rows (a create_account and two
-  grants per identity, in order), bulk-inserted into a migrated database (a temporary SQLite
-  file, or with ``--database-url postgresql+psycopg://...`` a scratch database beside it,
-  dropped afterwards) with the identities, the 40 entitlements and the assignments behind
-  them; then ``idgov.provisioning.engine.run_until_idle`` (W worker threads, each claiming
-  and executing with its own worker id, one shared connector cache) runs them into the
-  second directory through the LDAP connector. engine_ops_per_s = succeeded operations /
-  time, everything included: claims, account naming, audit records, outcomes.
+- engine: the same 3N operations as ProvisioningOperation rows (a create_account, with the
+  login name reserved as the product reserves it, and two grants per identity, in order),
+  bulk-inserted into a migrated database (a temporary SQLite file, or with
+  ``--database-url postgresql+psycopg://...`` a scratch database beside it, dropped
+  afterwards) with the identities, the 40 entitlements and the assignments behind them;
+  then ``idgov.provisioning.engine.run_until_idle`` (W worker threads, each claiming and
+  executing with its own worker id, one shared connector cache) runs them into the second
+  directory through the LDAP connector, with sessions that seal the audit trail as the
+  product's do (hash chain, one signature per transaction). engine_ops_per_s = succeeded
+  operations / time, everything included: claims, account naming, one audited attempt per
+  operation, outcomes, accounts recorded.
+
+  What the engine does in production and so here (see the engine's docstring): a claim
+  takes up to ``--batch-size`` operations (default 1000; the product's setting
+  ``provisioning_batch_size``), at most one per identity and application; their calls run
+  on up to ``min(parallel_calls, pool size)`` threads (``--pool-size``, default 4); grants
+  of a claim to the same group go out as one LDAP modify adding all those members when the
+  connector has ``grant_many`` (each operation keeps its own outcome and audited attempt;
+  a refused modify is sent again one member at a time); one transaction records the
+  claim's outcomes. The LDIF baseline sends one modify per membership.
 - connector_direct_ops_per_s (for reference): the same 3N operations straight through the
   connector into a third directory, 4 threads sharing one connector (its pool), no database:
   the ceiling the engine works under.
@@ -52,9 +64,12 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import Engine, Table, func, insert, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
 from connectors.registry import build  # noqa: E402
 from idgov.applications.crypto import CredentialCipher  # noqa: E402
+from idgov.audit.service import install_sealer  # noqa: E402
+from idgov.audit.signing import generate_signer  # noqa: E402
 from idgov.clock import SystemClock  # noqa: E402
 from idgov.config import Settings  # noqa: E402
 from idgov.db.migrate import upgrade  # noqa: E402
@@ -237,10 +252,13 @@ def populate(engine: Engine, settings: Settings, server: Slapd, plan: list[dict[
                            "lifecycle_state": "active", "attributes": {}, **stamp})
         common = {"identity_id": identity_id, "application_id": app_id, "state": "pending",
                   "cause": "assignment", "attempts": 0, "detail": {}, **stamp}
+        # the login name is reserved when the creation is recorded, as
+        # accounts.ensure_account_operations does
         operations.append({"id": new_id(), "idempotency_key": f"bench:{n}:create",
                            "entitlement_id": None, "assignment_id": None,
                            "action": "create_account",
-                           "ordinal": ordinal, "cause_id": f"bench-{n}", **common})
+                           "ordinal": ordinal, "cause_id": f"bench-{n}",
+                           **common, "detail": {"username": person["uid"]}})
         ordinal += 1
         for g in person["groups"]:
             assignment_id = new_id()
@@ -259,9 +277,17 @@ def populate(engine: Engine, settings: Settings, server: Slapd, plan: list[dict[
     return app_id
 
 
+def _sealed_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions as the product opens them (idgov.runtime.open_runtime): audit events are
+    chained and each transaction's block signed at commit."""
+    factory = make_session_factory(engine)
+    install_sealer(factory, generate_signer())
+    return factory
+
+
 def run_engine(engine: Engine, settings: Settings, workers: int,
                batch_size: int | None) -> dict[str, Any]:
-    factory = make_session_factory(engine)
+    factory = _sealed_factory(engine)
     cache = ConnectorCache()
     clock = SystemClock()
     stats: list[RunStats] = []
@@ -304,7 +330,7 @@ def run_engine(engine: Engine, settings: Settings, workers: int,
 
 def run_reconcile(engine: Engine, settings: Settings, app_id: uuid.UUID,
                   server: Slapd) -> dict[str, Any]:
-    factory = make_session_factory(engine)
+    factory = _sealed_factory(engine)
     clock = SystemClock()
     actor = Actor(type="system", id=None, name="benchmark")
     with unit_of_work(factory) as session:
@@ -342,8 +368,11 @@ def main(argv: list[str] | None = None) -> None:
                         "file; PostgreSQL: a scratch database beside it, dropped afterwards)")
     parser.add_argument("--workers", type=int, default=1,
                         help="engine worker threads (default 1)")
-    parser.add_argument("--batch-size", type=int, help="operations per claim (default: the "
-                        "engine's setting)")
+    parser.add_argument("--batch-size", type=int, default=1000,
+                        help="operations per claim (default 1000)")
+    parser.add_argument("--pool-size", type=int, help="the application's LDAP connection "
+                        "pool (default: max(4, workers)); the engine runs up to that many "
+                        "calls of a batch at once")
     parser.add_argument("--direct-threads", type=int, default=4,
                         help="callers of the connector-alone measurement (default 4)")
     args = parser.parse_args(argv)
@@ -351,7 +380,7 @@ def main(argv: list[str] | None = None) -> None:
     plan = _people(accounts, args.groups)
     report: dict[str, Any] = {"benchmark": "ldap_provisioning", "accounts": accounts,
                               "groups": args.groups, "ldap_operations": 3 * accounts,
-                              "workers": args.workers}
+                              "workers": args.workers, "batch_size": args.batch_size}
     with tempfile.TemporaryDirectory(prefix="idgov-ldap-bench-") as tmp:
         folder = Path(tmp)
         base_server = Slapd(folder / "baseline-slapd")
@@ -383,7 +412,7 @@ def main(argv: list[str] | None = None) -> None:
                 upgrade(engine)
                 _log("engine: populating the database ...")
                 app_id = populate(engine, settings, engine_server, plan, group_dns,
-                                  pool_size=max(2, args.workers))
+                                  pool_size=args.pool_size or max(4, args.workers))
                 _log(f"engine: running {3 * accounts} operations ...")
                 report.update(run_engine(engine, settings, args.workers, args.batch_size))
                 report["engine_directory"] = _directory_counts(engine_server)

@@ -85,7 +85,9 @@ class Settings(BaseSettings):
     provisioning_breaker_threshold: int = 5
     provisioning_breaker_cooldown_seconds: float = 60
     provisioning_lease_seconds: float = 300
-    provisioning_batch_size: int = 10
+    provisioning_batch_size: int = 1000
+    provisioning_parallel_calls: int = 4
+    provisioning_grant_many_max: int = 500
 
     @cached_property
     def resolved_database_url(self) -> str:

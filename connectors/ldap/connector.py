@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -125,6 +125,8 @@ class LdapConnector:
             tls = VerifiedTls(self.settings.ca_file)
         self._tls = tls
         self._pool = ConnectionPool(self._open, self.settings.pool_size)
+        # callers may make this many calls at once (the provisioning engine does)
+        self.max_concurrency = self.settings.pool_size
         self._listings = Listings(self._end_listing)
 
     def __repr__(self) -> str:
@@ -395,6 +397,25 @@ class LdapConnector:
         if result.get("result") == errors.NO_SUCH_OBJECT:
             raise DataError(f"LDAP {what}: group {entitlement} not found")
         self._raise_unless(result, what, errors.ATTRIBUTE_OR_VALUE_EXISTS)
+
+    def grant_many(self, pairs: Sequence[tuple[AccountRef, str]]) -> None:
+        """Several grants at once (the provisioning engine's batches): one modify per group
+        adding all its new members. The directory applies a modify whole or not at all, so
+        when one is refused (a member already there, a group or an entry missing) this
+        raises and that group is unchanged; the engine then grants one by one (``grant``
+        accepts a member already there)."""
+        by_group: dict[str, list[str]] = {}
+        for ref, entitlement in pairs:
+            what = f"add {ref.native_id} to {entitlement}"
+            _checked(entitlement, what)
+            _checked(ref.native_id, what)
+            members = by_group.setdefault(entitlement, [])
+            if ref.native_id not in members:
+                members.append(ref.native_id)
+        for group, members in by_group.items():
+            what = f"add {len(members)} members to {group}"
+            change = {self.settings.member_attribute: [(MODIFY_ADD, members)]}
+            self._raise_unless(self._modify(group, change, what), what)
 
     def revoke(self, ref: AccountRef, entitlement: str) -> None:
         removed = self._remove_member(entitlement, ref.native_id)

@@ -133,7 +133,7 @@ def grant(
 
 
 def revoke(session: Session, *, assignment_id: uuid.UUID, reason: str, actor: Actor,
-           clock: Clock) -> Assignment:
+           clock: Clock, request_line_id: uuid.UUID | None = None) -> Assignment:
     """End an assignment now, with a reason; the row stays as history.
 
     Raises NotFound for an unknown id, InvalidInput without a reason, Conflict when the
@@ -151,11 +151,12 @@ def revoke(session: Session, *, assignment_id: uuid.UUID, reason: str, actor: Ac
         raise Conflict(f"assignment {assignment_id} already expired at "
                        f"{assignment.valid_until.isoformat()}")
     return _end(session, assignment, reason=reason.strip(), change="revoke", actor=actor,
-                clock=clock)
+                clock=clock, request_line_id=request_line_id)
 
 
 def _end(session: Session, assignment: Assignment, *, reason: str,
-         change: Literal["revoke", "expiry"], actor: Actor, clock: Clock) -> Assignment:
+         change: Literal["revoke", "expiry"], actor: Actor, clock: Clock,
+         request_line_id: uuid.UUID | None = None) -> Assignment:
     """End ``assignment`` now with ``reason``, audit it, record the operations it implies."""
     before = snapshot(assignment)
     now = clock.now()
@@ -168,7 +169,7 @@ def _end(session: Session, assignment: Assignment, *, reason: str,
     record(session, actor=actor, action=action, object_type="assignment",
            object_id=assignment.id, clock=clock, before=before, after=snapshot(assignment))
     record_assignment_change(session, assignment=assignment, change=change, actor=actor,
-                             clock=clock)
+                             clock=clock, request_line_id=request_line_id)
     return assignment
 
 

@@ -12,12 +12,36 @@ Order: an operation is due only when no earlier open operation (lower ordinal, t
 of the same identity and application exists, so an account is created before its
 memberships and a leaver's disable is not overtaken. Other identities' operations pass.
 
-:func:`execute` reads what the operation needs in one transaction, calls the connector with
-no transaction open, then records the outcome in one transaction, unless the claim was lost
-meanwhile (the lease ran out and another worker took the operation: its outcome counts):
+:func:`execute_batch` runs one claim: one transaction reads every operation with what it
+needs (applications, identities, accounts, entitlements: a few statements for the whole
+batch), the calls run with no transaction open, and the outcomes are recorded, unless the
+claim was lost meanwhile (the lease ran out and another worker took the operation: its
+outcome counts). A claim holds at most one operation per identity and application, so its
+calls may run in any order and at once:
 
-- success: succeeded (:func:`idgov.provisioning.service.complete_operation`, so request lines
-  follow), the account recorded for ``create_account``, the breaker closed;
+- a connector that says it takes several calls at once (``max_concurrency`` > 1, e.g. the
+  LDAP connector's pool size) gets up to ``min(parallel_calls, max_concurrency)`` calls at
+  a time, and one transaction records all the batch's outcomes (each operation's own
+  state and ``provisioning.attempt`` event; the line hooks once per request line). A
+  worker killed in the middle leaves the whole batch running: after the lease, its
+  operations run again, the ones already done included (connectors are idempotent:
+  create-if-absent, ensure-member);
+- a connector that can grant (revoke) several memberships at once (``grant_many(pairs)``,
+  ``revoke_many(pairs)`` with ``(ref, entitlement)`` pairs: e.g. LDAP, one modify adding
+  all of a group's new members; Entra, ``$batch``) gets the batch's grants (revocations) of
+  the same entitlement together, up to ``grant_many_max`` per call. It returns None (all
+  done) or one result per pair with its ``error``. Each operation still has its own outcome
+  and its own audited attempt. When the whole call fails transiently (the target is not
+  there) each of its operations has that failure; any other failure of the whole call (a
+  member refused, the group missing) sends them again one by one, so each gets its own
+  outcome;
+- any other connector is called one operation at a time, each outcome recorded before
+  the next call (a killed worker leaves only the operation in hand undecided).
+
+Outcomes:
+
+- success: succeeded (as :func:`idgov.provisioning.service.complete_operation`, so request
+  lines follow), the account recorded for ``create_account``, the breaker closed;
 - transient failure (unavailable, timeout, throttled): ``retry_scheduled`` after a backoff
   of ``base * 2**(n-1)`` seconds capped at ``cap``, with full jitter (uniform between 0 and
   that), and never sooner than the target's ``retry_after``. ``n`` counts the failures
@@ -32,9 +56,15 @@ application's operation becomes a fulfilment task and stays running without a le
 the task ends. Applications with ``rate_limit_per_second`` are held to it per process
 (:class:`idgov.provisioning.connections.RateLimiter`).
 
+The circuit breaker's row is written only when something changes: a transient failure, or
+an answer while the breaker is not closed and clean (not on every success).
+
+Claims scale with the open operations only (see
+:func:`idgov.provisioning.repository.due_candidates`): finished operations are never read.
+
 Tunables (module defaults, overridden by settings ``provisioning_<name>`` when present):
 retry_base_seconds, retry_cap_seconds, max_attempts, breaker_threshold,
-breaker_cooldown_seconds, lease_seconds, batch_size.
+breaker_cooldown_seconds, lease_seconds, batch_size, parallel_calls, grant_many_max.
 """
 
 from __future__ import annotations
@@ -43,10 +73,11 @@ import logging
 import math
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -73,6 +104,7 @@ from idgov.provisioning.connections import (
 from idgov.types import Actor
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -83,7 +115,9 @@ class EngineConfig:
     breaker_threshold: int = 5
     breaker_cooldown_seconds: float = 60.0
     lease_seconds: int = 300
-    batch_size: int = 10
+    batch_size: int = 100
+    parallel_calls: int = 4
+    grant_many_max: int = 500
 
     @classmethod
     def from_settings(cls, settings: Settings | None) -> EngineConfig:
@@ -189,8 +223,15 @@ def _rate_caps(session: Session, app_ids: set[uuid.UUID]) -> dict[uuid.UUID, int
 
 
 @dataclass
+class _Outcome:
+    result: Any = None
+    error: ConnectorError | None = None
+    called: bool = True  # the target was reached (or tried)
+
+
+@dataclass
 class _Work:
-    """One claimed operation, read before the call."""
+    """One claimed operation, read before the call, and what the call gave."""
 
     operation_id: uuid.UUID
     action: str
@@ -201,13 +242,7 @@ class _Work:
     entitlement: str | None = None
     attributes: dict[str, Any] | None = None
     nothing_to_do: str | None = None
-
-
-@dataclass
-class _Outcome:
-    result: Any = None
-    error: ConnectorError | None = None
-    called: bool = True  # the target was reached (or tried)
+    outcome: _Outcome | None = None
 
 
 def execute(session_factory: sessionmaker[Session], *, operation_id: uuid.UUID,
@@ -215,53 +250,170 @@ def execute(session_factory: sessionmaker[Session], *, operation_id: uuid.UUID,
             connectors: ConnectorCache | None = None, rng: random.Random | None = None,
             limiter: RateLimiter | None = None, config: EngineConfig | None = None) -> str:
     """Run one claimed operation and record its outcome; returns its state afterwards."""
+    states = execute_batch(session_factory, operation_ids=[operation_id], worker_id=worker_id,
+                           settings=settings, clock=clock, connectors=connectors, rng=rng,
+                           limiter=limiter, config=config)
+    return states[operation_id]
+
+
+def execute_batch(session_factory: sessionmaker[Session], *,
+                  operation_ids: Sequence[uuid.UUID], worker_id: str,
+                  settings: Settings | None, clock: Clock,
+                  connectors: ConnectorCache | None = None, rng: random.Random | None = None,
+                  limiter: RateLimiter | None = None,
+                  config: EngineConfig | None = None) -> dict[uuid.UUID, str]:
+    """Run a claim's operations and record their outcomes; returns each one's state after.
+
+    The operations of one claim belong to different identities or applications (the claim
+    takes only the first open operation of each), so they may run in any order and at the
+    same time. One transaction reads them all, the calls run with no transaction open,
+    and one transaction records every outcome (see the module docstring).
+    """
     config = config or EngineConfig.from_settings(settings)
     cache = connectors or DEFAULT_CACHE
     actor = actor_of(worker_id)
     with unit_of_work(session_factory) as session:
-        op = session.get(ProvisioningOperation, operation_id)
-        if op is None:
-            return "missing"
-        if op.state != "running" or op.claimed_by != worker_id:
-            return op.state
-        application = session.get(Application, op.application_id)
-        assert application is not None
-        target = Target.of(application)
-        if target.kind == "manual":
-            return _open_task(session, op, actor=actor, clock=clock)
-        work = _Work(operation_id=op.id, action=op.action, attempt=op.attempts, target=target)
-        early: ConnectorError | None = None
-        try:
-            _prepare(session, op, application, work)
-        except ConnectorError as error:
-            early = error
-    if early is not None:
-        outcome = _Outcome(error=early, called=False)
-    elif work.nothing_to_do is not None:
-        outcome = _Outcome(result=None, called=False)
-    else:
-        outcome = _call(work, settings=settings or Settings(), cache=cache,
-                        limiter=limiter or DEFAULT_LIMITER)
-    with unit_of_work(session_factory) as session:
-        return _finish(session, work, outcome, worker_id=worker_id, actor=actor, clock=clock,
-                       config=config, rng=rng or _RNG)
+        works, states = _read_batch(session, operation_ids, worker_id=worker_id, actor=actor,
+                                    clock=clock)
+    if works:
+        def finish(done: Sequence[_Work]) -> None:
+            states.update(_finish_batch(session_factory, done, worker_id=worker_id,
+                                        actor=actor, clock=clock, config=config,
+                                        rng=rng or _RNG))
+
+        together = _run_calls(works, settings=settings or Settings(), cache=cache,
+                              limiter=limiter or DEFAULT_LIMITER, config=config,
+                              finish_now=finish)
+        if together:
+            finish(together)
+    return {i: states.get(i, "missing") for i in operation_ids}
 
 
 _RNG = random.Random()
 
 
+def _chunks(items: Sequence[_T], size: int) -> Iterable[Sequence[_T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _read_batch(session: Session, operation_ids: Sequence[uuid.UUID], *, worker_id: str,
+                actor: Actor, clock: Clock) -> tuple[list[_Work], dict[uuid.UUID, str]]:
+    """The claimed operations still ours, with what each needs, read in a few statements
+    (applications, identities, accounts and entitlements of the whole batch at once)."""
+    ops: dict[uuid.UUID, ProvisioningOperation] = {}
+    for chunk in _chunks(list(operation_ids), _IN_MAX):
+        ops.update((op.id, op) for op in session.scalars(
+            select(ProvisioningOperation).where(ProvisioningOperation.id.in_(chunk))))
+    states: dict[uuid.UUID, str] = {}
+    mine: list[ProvisioningOperation] = []
+    for operation_id in operation_ids:
+        op = ops.get(operation_id)
+        if op is None:
+            states[operation_id] = "missing"
+        elif op.state != "running" or op.claimed_by != worker_id:
+            states[operation_id] = op.state
+        else:
+            mine.append(op)
+    if not mine:
+        return [], states
+    batch = _BatchData.load(session, mine)
+    works: list[_Work] = []
+    for op in mine:
+        application = batch.applications[op.application_id]
+        target = batch.targets[op.application_id]
+        if target.kind == "manual":
+            states[op.id] = _open_task(session, op, actor=actor, clock=clock)
+            continue
+        work = _Work(operation_id=op.id, action=op.action, attempt=op.attempts, target=target)
+        try:
+            _prepare(session, op, application, work, batch)
+        except ConnectorError as error:
+            work.outcome = _Outcome(error=error, called=False)
+        else:
+            if work.nothing_to_do is not None:
+                work.outcome = _Outcome(result=None, called=False)
+        works.append(work)
+    return works, states
+
+
+_IN_MAX = 500
+
+
+@dataclass
+class _BatchData:
+    """What a batch's operations refer to, read once for the batch."""
+
+    applications: dict[uuid.UUID, Application]
+    targets: dict[uuid.UUID, Target]
+    identities: dict[uuid.UUID, Identity]
+    primary: dict[tuple[uuid.UUID, uuid.UUID], Account]  # (identity, application)
+    by_id: dict[uuid.UUID, Account]
+    entitlements: dict[uuid.UUID, Entitlement]
+
+    @classmethod
+    def load(cls, session: Session, ops: Sequence[ProvisioningOperation]) -> _BatchData:
+        def rows(model: Any, column: Any, ids: Iterable[Any], *where: Any) -> list[Any]:
+            wanted = sorted({i for i in ids if i is not None}, key=str)
+            found: list[Any] = []
+            for chunk in _chunks(wanted, _IN_MAX):
+                found.extend(session.scalars(select(model).where(column.in_(chunk), *where)))
+            return found
+
+        applications = {a.id: a for a in rows(Application, Application.id,
+                                                (op.application_id for op in ops))}
+        identities = {i.id: i for i in rows(
+            Identity, Identity.id, (op.identity_id for op in ops
+                                    if op.action in ("create_account", "update_account")))}
+        primary: dict[tuple[uuid.UUID, uuid.UUID], Account] = {}
+        for account in rows(Account, Account.identity_id, (op.identity_id for op in ops),
+                            Account.application_id.in_(list(applications)),
+                            Account.account_type == "primary"):
+            if account.identity_id is not None:
+                primary[(account.identity_id, account.application_id)] = account
+        by_id = {a.id: a for a in rows(Account, Account.id, (op.account_id for op in ops))}
+        entitlements = {e.id: e for e in rows(Entitlement, Entitlement.id,
+                                                (op.entitlement_id for op in ops))}
+        return cls(applications=applications,
+                   targets={i: Target.of(a) for i, a in applications.items()},
+                   identities=identities, primary=primary, by_id=by_id,
+                   entitlements=entitlements)
+
+    def account_of(self, op: ProvisioningOperation) -> Account | None:
+        """As :func:`accounts.account_ref`: the operation's account, else the identity's
+        primary account there; None when absent or deleted."""
+        account = self.by_id.get(op.account_id) if op.account_id is not None else None
+        if account is None:
+            account = self.primary.get((op.identity_id, op.application_id))
+        if account is None or account.status == "deleted":
+            return None
+        return account
+
+
 def _prepare(session: Session, op: ProvisioningOperation, application: Application,
-             work: _Work) -> None:
+             work: _Work, batch: _BatchData) -> None:
     """What to send: the account spec, the account's reference, the entitlement's name."""
     action = op.action
     if action == "create_account":
-        identity = session.get(Identity, op.identity_id)
+        identity = batch.identities.get(op.identity_id)
         assert identity is not None
-        work.spec = accounts.account_spec(session, identity=identity, application=application)
+        # The name: the identity's account's (whatever its status), else the one this
+        # creation reserved (accounts.choose_username; read here from the batch's rows).
+        existing = batch.primary.get((op.identity_id, op.application_id))
+        username = existing.username if existing is not None and existing.username else (
+            (op.detail or {}).get("username"))
+        if isinstance(username, str) and username:
+            work.spec = AccountSpec(username=username, attributes=accounts.render_attributes(
+                application, accounts.identity_values(identity), username))
+        else:
+            work.spec = accounts.account_spec(session, identity=identity,
+                                              application=application)
         return
-    work.ref = accounts.account_ref(session, operation=op)
+    account = batch.account_of(op)
+    if account is not None:
+        work.ref = AccountRef(native_id=account.native_id, username=account.username or "")
     if action in ("grant", "revoke"):
-        entitlement = session.get(Entitlement, op.entitlement_id) if op.entitlement_id else None
+        entitlement = batch.entitlements.get(op.entitlement_id) if op.entitlement_id else None
         if entitlement is None:
             raise DataError("the operation names no entitlement")
         work.entitlement = entitlement.native_id
@@ -274,30 +426,173 @@ def _prepare(session: Session, op: ProvisioningOperation, application: Applicati
     if action == "update_account":
         attributes = (op.detail or {}).get("attributes")
         if not isinstance(attributes, dict):
-            identity = session.get(Identity, op.identity_id)
+            identity = batch.identities.get(op.identity_id)
             assert identity is not None
             attributes = dict(accounts.account_spec(session, identity=identity,
                                                     application=application).attributes)
         work.attributes = attributes
 
 
-def _call(work: _Work, *, settings: Settings, cache: ConnectorCache,
-          limiter: RateLimiter) -> _Outcome:
-    """Call the target, outside any transaction; every failure becomes a ConnectorError."""
+def _run_calls(works: Sequence[_Work], *, settings: Settings, cache: ConnectorCache,
+               limiter: RateLimiter, config: EngineConfig,
+               finish_now: Callable[[Sequence[_Work]], None]) -> list[_Work]:
+    """Call the targets for every work without an outcome yet, outside any transaction;
+    returns the works whose outcomes are to be recorded together.
+
+    A connector that takes several calls at once (``max_concurrency`` > 1) or grants
+    together (``grant_many``) gets the batch's calls: grants to one entitlement together,
+    the calls on up to ``min(parallel_calls, max_concurrency)`` threads, and the outcomes
+    recorded together afterwards. Any other connector is called one operation at a time,
+    each outcome recorded (``finish_now``) before the next call, so that a worker that dies
+    leaves at most the operation in hand undecided. A connector that failed transiently is
+    dropped (and rebuilt next time) once the application's calls are over.
+    """
+    together = [w for w in works if w.outcome is not None]
+    by_app: dict[uuid.UUID, list[_Work]] = {}
+    for work in works:
+        if work.outcome is None:
+            by_app.setdefault(work.target.application_id, []).append(work)
+    for app_id, items in by_app.items():
+        target = items[0].target
+        try:
+            connector = cache.get(target, settings)
+        except Exception as error:
+            failure = error if isinstance(error, ConnectorError) else _unexpected(error, target)
+            for work in items:
+                work.outcome = _Outcome(error=failure)
+            together.extend(items)
+            continue
+        capacity = max(1, int(getattr(connector, "max_concurrency", 1) or 1))
+        if capacity == 1 and not any(callable(getattr(connector, m, None))
+                                     for m in _TOGETHER.values()):
+            for work in items:
+                try:
+                    connector = cache.get(target, settings)  # rebuilt after a failure
+                except Exception as error:
+                    work.outcome = _Outcome(error=error if isinstance(error, ConnectorError)
+                                            else _unexpected(error, target))
+                else:
+                    work.outcome = _call(connector, work, limiter=limiter)
+                if work.outcome.error is not None and work.outcome.error.transient:
+                    cache.discard(app_id)
+                finish_now([work])
+            continue
+        units = _units(connector, items, config=config)
+        threads = min(max(1, config.parallel_calls), capacity, len(units))
+
+        def run(unit: Sequence[_Work], connector: Connector = connector) -> None:
+            _call_unit(connector, unit, limiter=limiter)
+
+        if threads > 1:
+            with ThreadPoolExecutor(max_workers=threads,
+                                    thread_name_prefix="idgov-provisioning-call") as pool:
+                list(pool.map(run, units))
+        else:
+            for unit in units:
+                run(unit)
+        together.extend(items)
+        if any(w.outcome is not None and w.outcome.error is not None
+               and w.outcome.error.transient for w in items):
+            cache.discard(app_id)
+    return together
+
+
+_TOGETHER = {"grant": "grant_many", "revoke": "revoke_many"}
+
+
+def _units(connector: Connector, items: Sequence[_Work], *,
+           config: EngineConfig) -> list[Sequence[_Work]]:
+    """The calls to make: one per operation, except grants (revocations) of one entitlement
+    that the connector can make together (``grant_many``, ``revoke_many``)."""
+    units: list[Sequence[_Work]] = []
+    together: dict[tuple[str, str], list[_Work]] = {}
+    for work in items:
+        method = _TOGETHER.get(work.action)
+        if (method is not None and config.grant_many_max >= 2 and work.ref is not None
+                and work.entitlement is not None
+                and callable(getattr(connector, method, None))):
+            together.setdefault((work.action, work.entitlement), []).append(work)
+        else:
+            units.append([work])
+    for group in together.values():
+        if len(group) == 1:
+            units.append(group)
+        else:
+            units.extend(_chunks(group, config.grant_many_max))
+    return units
+
+
+def _call_unit(connector: Connector, unit: Sequence[_Work], *, limiter: RateLimiter) -> None:
+    """Make one call (one operation, or several grants or revocations of one entitlement
+    together) and set the outcomes.
+
+    Together: ``grant_many(pairs)`` / ``revoke_many(pairs)`` with ``(ref, entitlement)``
+    pairs either returns None (all done) or one result per pair, in order, each with an
+    ``error`` (None: done), or raises for the whole call. A transient failure of the whole
+    call is every operation's failure (the target is not there: calling it once per
+    operation would not help); any other failure of the whole call sends the operations
+    again one by one (grants and revocations are idempotent), so each gets its own outcome.
+    """
+    if len(unit) == 1:
+        unit[0].outcome = _call(connector, unit[0], limiter=limiter)
+        return
+    target = unit[0].target
+    method = _TOGETHER[unit[0].action]
     try:
-        connector = cache.get(work.target, settings)
+        limiter.acquire(target.application_id, target.rate_limit_per_second)
+        results = getattr(connector, method)([(w.ref, w.entitlement) for w in unit])
+        errors = _item_errors(results, len(unit))
+    except ConnectorError as error:
+        if error.transient:
+            for work in unit:
+                work.outcome = _Outcome(error=error)
+            return
+        log.info("%s to %s failed (%s): one by one", method, unit[0].entitlement,
+                 error.category)
+    except Exception as error:
+        log.warning("%s to %s: unexpected %s; one by one", method, unit[0].entitlement,
+                    type(error).__name__)
+    else:
+        for work, item_error in zip(unit, errors, strict=True):
+            work.outcome = _Outcome(error=item_error)
+        return
+    for work in unit:
+        work.outcome = _call(connector, work, limiter=limiter)
+
+
+def _item_errors(results: Any, count: int) -> list[ConnectorError | None]:
+    """Each item's error from what a ``*_many`` call returned (see :func:`_call_unit`)."""
+    if results is None:
+        return [None] * count
+    items = list(results)
+    if len(items) != count:
+        raise TypeError(f"{len(items)} results for {count} items")
+    errors: list[ConnectorError | None] = []
+    for item in items:
+        error = getattr(item, "error", None)
+        if error is not None and not isinstance(error, ConnectorError):
+            raise TypeError(f"an item's error is a {type(error).__name__}")
+        errors.append(error)
+    return errors
+
+
+def _unexpected(error: Exception, target: Target) -> ConnectorError:
+    log.warning("unexpected %s from the %s connector of %s", type(error).__name__,
+                target.kind, target.name)
+    return TargetUnavailable(f"unexpected {type(error).__name__} from the {target.kind} "
+                             "connector")
+
+
+def _call(connector: Connector, work: _Work, *, limiter: RateLimiter) -> _Outcome:
+    """Call the target for one operation; every failure becomes a ConnectorError."""
+    try:
         limiter.acquire(work.target.application_id, work.target.rate_limit_per_second)
         return _Outcome(result=_dispatch(connector, work))
     except ConnectorError as error:
-        if error.transient:
-            cache.discard(work.target.application_id)
         return _Outcome(error=error)
     except Exception as error:
-        log.warning("operation %s: unexpected %s from the %s connector", work.operation_id,
-                    type(error).__name__, work.target.kind)
-        cache.discard(work.target.application_id)
-        return _Outcome(error=TargetUnavailable(
-            f"unexpected {type(error).__name__} from the {work.target.kind} connector"))
+        log.warning("operation %s failed unexpectedly", work.operation_id)
+        return _Outcome(error=_unexpected(error, work.target))
 
 
 def _dispatch(connector: Connector, work: _Work) -> Any:
@@ -327,30 +622,163 @@ _ACCOUNT_STATUS = {"enable_account": "active", "disable_account": "disabled",
                    "delete_account": "deleted"}
 
 
-def _finish(session: Session, work: _Work, outcome: _Outcome, *, worker_id: str,
+def _finish_batch(session_factory: sessionmaker[Session], works: Sequence[_Work], *,
+                  worker_id: str, actor: Actor, clock: Clock, config: EngineConfig,
+                  rng: random.Random) -> dict[uuid.UUID, str]:
+    """Record the batch's outcomes in one transaction. When that fails, each operation's
+    outcome is recorded in a transaction of its own, so that one operation's problem does
+    not hold back the others (its own stays running until its lease ends, as when a worker
+    dies); the first error is raised afterwards."""
+    try:
+        with unit_of_work(session_factory) as session:
+            return _record_outcomes(session, works, worker_id=worker_id, actor=actor,
+                                    clock=clock, config=config, rng=rng)
+    except Exception:
+        if len(works) == 1:
+            raise
+        log.warning("recording %d outcomes together failed; one by one", len(works),
+                    exc_info=True)
+    states: dict[uuid.UUID, str] = {}
+    first: Exception | None = None
+    for work in works:
+        try:
+            with unit_of_work(session_factory) as session:
+                states.update(_record_outcomes(session, [work], worker_id=worker_id,
+                                               actor=actor, clock=clock, config=config,
+                                               rng=rng))
+        except Exception as error:
+            log.exception("operation %s: its outcome could not be recorded; it runs again "
+                          "when its lease ends", work.operation_id)
+            states[work.operation_id] = "running"
+            first = first or error
+    if first is not None:
+        raise first
+    return states
+
+
+def _record_outcomes(session: Session, works: Sequence[_Work], *, worker_id: str,
+                     actor: Actor, clock: Clock, config: EngineConfig,
+                     rng: random.Random) -> dict[uuid.UUID, str]:
+    ids = [w.operation_id for w in works]
+    ops: dict[uuid.UUID, ProvisioningOperation] = {}
+    for chunk in _chunks(ids, _IN_MAX):
+        ops.update((op.id, op) for op in session.scalars(
+            select(ProvisioningOperation)
+            .where(ProvisioningOperation.id.in_(chunk))
+            .order_by(ProvisioningOperation.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)))
+    # The breaker is written only when it changes: after a failure, or by a success while
+    # it is not closed and clean.
+    rows = health.breakers(session, {w.target.application_id for w in works})
+    dirty = {app_id for app_id, row in rows.items()
+             if row.state != "closed" or (row.consecutive_failures or 0) > 0}
+    created = _Created.load(session, works)
+    done: list[ProvisioningOperation] = []
+    states: dict[uuid.UUID, str] = {}
+    for work in works:
+        op = ops[work.operation_id]
+        states[op.id] = _finish(session, op, work, dirty, created, done, worker_id=worker_id,
+                                actor=actor, clock=clock, config=config, rng=rng)
+    session.flush()
+    # Request lines follow their operations (service.complete_operation's hooks), once
+    # per line, after every outcome of the batch is in.
+    lines: dict[uuid.UUID, ProvisioningOperation] = {}
+    for op in done:
+        if op.request_line_id is not None:
+            lines.setdefault(op.request_line_id, op)
+    for op in lines.values():
+        service._after_done(session, op, actor=actor, clock=clock)
+    return states
+
+
+def _complete(session: Session, op: ProvisioningOperation, done: list[ProvisioningOperation],
+              *, succeeded: bool, error: str | None, actor: Actor, clock: Clock,
+              error_category: str | None = None,
+              resolution_group_id: uuid.UUID | None = None) -> None:
+    """:func:`idgov.provisioning.service.complete_operation` for a running operation of the
+    batch (loaded and locked already): the same fields and audit event, without a read and
+    a flush of its own; the line hooks run once the batch is recorded."""
+    before = snapshot(op)
+    now = clock.now()
+    op.state = "succeeded" if succeeded else "failed"
+    op.last_error = None if succeeded else (error or "failed")[:2000]
+    op.error_category = None if succeeded else error_category
+    op.resolution_group_id = None if succeeded else resolution_group_id
+    op.lease_until = None
+    op.next_attempt_at = None
+    op.completed_at = now
+    op.updated_at = now
+    record(session, actor=actor, action="provisioning.complete",
+           object_type="provisioning_operation", object_id=op.id, clock=clock,
+           before=before, after=snapshot(op))
+    done.append(op)
+
+
+@dataclass
+class _Created:
+    """For the batch's successful account creations: their identities, and the accounts
+    already known with their native ids or as their identities' primary accounts."""
+
+    applications: dict[uuid.UUID, Application]
+    identities: dict[uuid.UUID, Identity]
+    by_native: dict[tuple[uuid.UUID, str], Account]
+    primary: dict[tuple[uuid.UUID, uuid.UUID], Account]
+
+    @classmethod
+    def load(cls, session: Session, works: Sequence[_Work]) -> _Created:
+        made = [w for w in works if w.action == "create_account" and w.outcome is not None
+                and isinstance(w.outcome.result, AccountRef)]
+        found = cls({}, {}, {}, {})
+        if not made:
+            return found
+        apps = sorted({w.target.application_id for w in made}, key=str)
+        found.applications.update((a.id, a) for a in session.scalars(
+            select(Application).where(Application.id.in_(apps))))
+        for chunk in _chunks(made, _IN_MAX):
+            op_ids = [w.operation_id for w in chunk]
+            identity_ids = select(ProvisioningOperation.identity_id).where(
+                ProvisioningOperation.id.in_(op_ids))
+            found.identities.update((i.id, i) for i in session.scalars(
+                select(Identity).where(Identity.id.in_(identity_ids))))
+            natives = [w.outcome.result.native_id for w in chunk if w.outcome is not None]
+            for account in session.scalars(select(Account).where(
+                    Account.application_id.in_(apps),
+                    (Account.native_id.in_(natives)) | (
+                        Account.identity_id.in_(identity_ids)
+                        & (Account.account_type == "primary")))):
+                found.by_native[(account.application_id, account.native_id)] = account
+                if account.identity_id is not None and account.account_type == "primary":
+                    found.primary[(account.identity_id, account.application_id)] = account
+        return found
+
+
+def _finish(session: Session, op: ProvisioningOperation, work: _Work, dirty: set[uuid.UUID],
+            created: _Created, done: list[ProvisioningOperation], *, worker_id: str,
             actor: Actor, clock: Clock, config: EngineConfig, rng: random.Random) -> str:
-    op = session.scalars(select(ProvisioningOperation)
-                         .where(ProvisioningOperation.id == work.operation_id)
-                         .with_for_update()
-                         .execution_options(populate_existing=True)).one()
     if (op.state != "running" or op.claimed_by != worker_id or op.attempts != work.attempt):
         log.info("operation %s: claim lost to %s; outcome dropped", op.id, op.claimed_by)
         return op.state
+    outcome = work.outcome or _Outcome(error=TargetUnavailable("not called"), called=False)
     app_id = work.target.application_id
     error = outcome.error
     context: dict[str, Any] = {"attempt": op.attempts, "worker": worker_id}
-    if error is None:
-        if outcome.called:
+
+    def answered() -> None:
+        if outcome.called and app_id in dirty:
             health.record_answer(session, application_id=app_id, actor=actor, clock=clock)
-        _on_success(session, op, work, outcome, actor=actor, clock=clock)
+            dirty.discard(app_id)
+
+    if error is None:
+        answered()
+        _on_success(session, op, work, outcome, created, actor=actor, clock=clock)
         context["outcome"] = "succeeded"
         if work.nothing_to_do:
             context["note"] = work.nothing_to_do
         record(session, actor=actor, action="provisioning.attempt",
                object_type="provisioning_operation", object_id=op.id, clock=clock,
                context=context)
-        service.complete_operation(session, operation_id=op.id, succeeded=True, error=None,
-                                   actor=actor, clock=clock)
+        _complete(session, op, done, succeeded=True, error=None, actor=actor, clock=clock)
         return "succeeded"
     context.update(error_category=error.category, error=str(error)[:2000])
     if error.transient:
@@ -358,22 +786,22 @@ def _finish(session: Session, work: _Work, outcome: _Outcome, *, worker_id: str,
             session, application_id=app_id, error=error, threshold=config.breaker_threshold,
             cooldown=timedelta(seconds=config.breaker_cooldown_seconds), actor=actor,
             clock=clock)
+        dirty.add(app_id)
         charged = int((op.detail or {}).get("transient_failures", 0)) + (0 if target_down else 1)
         if charged < config.max_attempts:
             return _schedule_retry(session, op, error, charged=charged, target_down=target_down,
                                    context=context, actor=actor, clock=clock, config=config,
                                    rng=rng)
         context["reason"] = f"{charged} transient failure(s): giving up"
-    elif outcome.called:
-        health.record_answer(session, application_id=app_id, actor=actor, clock=clock)
+    else:
+        answered()
     context["outcome"] = "failed"
     record(session, actor=actor, action="provisioning.attempt",
            object_type="provisioning_operation", object_id=op.id, clock=clock,
            context=context)
-    service.complete_operation(session, operation_id=op.id, succeeded=False,
-                               error=str(error), error_category=error.category,
-                               resolution_group_id=work.target.resolution_group_id,
-                               actor=actor, clock=clock)
+    _complete(session, op, done, succeeded=False, error=str(error),
+              error_category=error.category,
+              resolution_group_id=work.target.resolution_group_id, actor=actor, clock=clock)
     _notify_failure(session, op, work.target, error, clock=clock)
     return "failed"
 
@@ -414,11 +842,11 @@ def _schedule_retry(session: Session, op: ProvisioningOperation, error: Connecto
     return "retry_scheduled"
 
 
-def _on_success(session: Session, op: ProvisioningOperation, work: _Work, outcome: _Outcome, *,
-                actor: Actor, clock: Clock) -> None:
+def _on_success(session: Session, op: ProvisioningOperation, work: _Work, outcome: _Outcome,
+                created: _Created, *, actor: Actor, clock: Clock) -> None:
     if op.action == "create_account" and isinstance(outcome.result, AccountRef):
-        accounts.record_account_created(session, operation=op, ref=outcome.result,
-                                        actor=actor, clock=clock)
+        _account_created(session, op, outcome.result, work, created, actor=actor,
+                         clock=clock)
         return
     status = _ACCOUNT_STATUS.get(op.action)
     if status is None or work.nothing_to_do:
@@ -435,6 +863,36 @@ def _on_success(session: Session, op: ProvisioningOperation, work: _Work, outcom
     record(session, actor=actor, action="account.update", object_type="account",
            object_id=account.id, clock=clock, before=before, after=snapshot(account),
            context={"operation_id": str(op.id)})
+
+
+def _account_created(session: Session, op: ProvisioningOperation, ref: AccountRef,
+                     work: _Work, created: _Created, *, actor: Actor, clock: Clock) -> None:
+    """Record the account a creation made. The usual case, a new account (no account of
+    the identity there, none with that native id), is :func:`accounts.record_account_created`
+    from the rows the batch read already; anything else goes through it."""
+    app_id = op.application_id
+    identity = created.identities.get(op.identity_id)
+    application = created.applications.get(app_id)
+    if (identity is None or application is None or (app_id, ref.native_id) in created.by_native
+            or (op.identity_id, app_id) in created.primary):
+        account = accounts.record_account_created(session, operation=op, ref=ref, actor=actor,
+                                                  clock=clock)
+    else:
+        now = clock.now()
+        account = Account(id=uuid.uuid4(), application_id=app_id, native_id=ref.native_id,
+                          username=ref.username, account_type="primary",
+                          identity_id=identity.id, status="active",
+                          attributes=accounts.render_attributes(
+                              application, accounts.identity_values(identity), ref.username),
+                          created_at=now, updated_at=now)
+        session.add(account)
+        record(session, actor=actor, action="account.create", object_type="account",
+               object_id=account.id, clock=clock, after=snapshot(account),
+               context={"operation_id": str(op.id)})
+        op.account_id = account.id
+        op.updated_at = now
+    created.by_native[(app_id, account.native_id)] = account
+    created.primary[(op.identity_id, app_id)] = account
 
 
 def _notify_failure(session: Session, op: ProvisioningOperation, target: Target,
@@ -494,11 +952,11 @@ def run_until_idle(session_factory: sessionmaker[Session], *, settings: Settings
             break
         stats.rounds += 1
         stats.claimed += len(ids)
+        states = execute_batch(session_factory, operation_ids=ids, worker_id=worker_id,
+                               settings=settings, clock=clock, connectors=connectors, rng=rng,
+                               limiter=limiter, config=config)
         for operation_id in ids:
-            state = execute(session_factory, operation_id=operation_id, worker_id=worker_id,
-                            settings=settings, clock=clock, connectors=connectors, rng=rng,
-                            limiter=limiter, config=config)
-            stats.count(state)
+            stats.count(states[operation_id])
             if on_executed is not None:
-                on_executed(operation_id, state)
+                on_executed(operation_id, states[operation_id])
     return stats

@@ -277,32 +277,38 @@ def due_candidates(session: Session, *, now: datetime, exclude_applications: Col
     operation that starts later (``detail.not_before``) holds nothing back. A running
     operation without a lease (a fulfilment task has it) is never due. With ``lock`` the
     rows are locked ``FOR UPDATE SKIP LOCKED`` (PostgreSQL): a concurrent claimer skips them.
+
+    One statement: the operations that hold their identity's queue (running, retry_scheduled,
+    pending and due; found through the state index, finished operations are never read) are
+    numbered per identity and application in queue order (a window function, computed once
+    per claim); only the first of each may run, and only when it is due itself. Every due
+    operation holds, so "first and due" is exactly "due, and no earlier operation holds".
     """
     op = aliased(ProvisioningOperation, name="op")
-    earlier = aliased(ProvisioningOperation, name="earlier")
+    holds = or_(
+        ProvisioningOperation.state.in_(("running", "retry_scheduled")),
+        and_(ProvisioningOperation.state == "pending",
+             or_(ProvisioningOperation.next_attempt_at.is_(None),
+                 ProvisioningOperation.next_attempt_at <= now)),
+    )
+    heads = (select(ProvisioningOperation.id.label("id"),
+                    func.row_number().over(
+                        partition_by=(ProvisioningOperation.identity_id,
+                                      ProvisioningOperation.application_id),
+                        order_by=(ProvisioningOperation.ordinal,
+                                  ProvisioningOperation.created_at,
+                                  ProvisioningOperation.id)).label("place"))
+             .where(holds)
+             .cte("heads"))
     due = or_(
         and_(op.state == "pending",
              or_(op.next_attempt_at.is_(None), op.next_attempt_at <= now)),
         and_(op.state == "retry_scheduled", op.next_attempt_at <= now),
         and_(op.state == "running", op.lease_until.is_not(None), op.lease_until < now),
     )
-    before = or_(
-        earlier.ordinal < op.ordinal,
-        and_(earlier.ordinal == op.ordinal, earlier.created_at < op.created_at),
-        and_(earlier.ordinal == op.ordinal, earlier.created_at == op.created_at,
-             earlier.id < op.id),
-    )
-    held_back = (select(earlier.id)
-                 .where(earlier.identity_id == op.identity_id,
-                        earlier.application_id == op.application_id,
-                        or_(earlier.state.in_(("running", "retry_scheduled")),
-                            and_(earlier.state == "pending",
-                                 or_(earlier.next_attempt_at.is_(None),
-                                     earlier.next_attempt_at <= now))),
-                        before)
-                 .exists())
     stmt = (select(op.id, op.application_id, op.detail)
-            .where(due, ~held_back)
+            .join(heads, and_(heads.c.id == op.id, heads.c.place == 1))
+            .where(due)
             .order_by(op.ordinal, op.created_at, op.id)
             .limit(limit))
     if exclude_applications:

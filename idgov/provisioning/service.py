@@ -120,7 +120,9 @@ def _record_operations(session: Session, planned: Iterable[_Planned], *, cause: 
 
 
 def record_assignment_change(session: Session, *, assignment: Assignment, change: Change,
-                             actor: Actor, clock: Clock) -> list[ProvisioningOperation]:
+                             actor: Actor, clock: Clock,
+                             request_line_id: uuid.UUID | None = None,
+                             ) -> list[ProvisioningOperation]:
     """Record the operations one assignment change implies (call it after the change).
 
     grant: the entitlements the assignment gives that the identity's other assignments in
@@ -146,7 +148,8 @@ def record_assignment_change(session: Session, *, assignment: Assignment, change
         detail["not_before"] = assignment.valid_from.isoformat()
     return _record_operations(session, planned, cause=cause, cause_id=str(assignment.id),
                               assignment_id=assignment.id,
-                              request_line_id=assignment.request_line_id, detail=detail,
+                              request_line_id=request_line_id or assignment.request_line_id,
+                              detail=detail,
                               applications={e: a for e, a, _x in rows}, actor=actor,
                               clock=clock)
 

@@ -53,11 +53,11 @@ class Worker:
         ids = engine.claim(self.session_factory, worker_id=self.worker_id, clock=self.clock,
                            limit=self.config.batch_size, lease_seconds=self.config.lease_seconds,
                            breaker_cooldown_seconds=self.config.breaker_cooldown_seconds)
-        for operation_id in ids:
-            engine.execute(self.session_factory, operation_id=operation_id,
-                           worker_id=self.worker_id, settings=self.settings, clock=self.clock,
-                           connectors=self.connectors, rng=self.rng, limiter=self.limiter,
-                           config=self.config)
+        if ids:
+            engine.execute_batch(self.session_factory, operation_ids=ids,
+                                 worker_id=self.worker_id, settings=self.settings,
+                                 clock=self.clock, connectors=self.connectors, rng=self.rng,
+                                 limiter=self.limiter, config=self.config)
         return len(ids)
 
     def run_forever(self, stop_event: threading.Event, poll_seconds: float = 1.0) -> None:

@@ -516,8 +516,11 @@ def _fulfil(session: Session, *, request: AccessRequest, line: RequestLine, acto
                object_id=line.id, clock=clock, before=before, after=snapshot(line))
     else:
         assert line.assignment_id is not None
+        # The revoke operations belong to this line, so that it is fulfilled only once the
+        # target has removed the access.
         assignments.revoke(session, assignment_id=line.assignment_id,
-                           reason=f"{reason}: revoked on request", actor=actor, clock=clock)
+                           reason=f"{reason}: revoked on request", actor=actor, clock=clock,
+                           request_line_id=line.id)
     operations = provisioning.operations_for_line(session, line_id=line.id)
     pending = [op for op in operations if op.state not in provisioning.TERMINAL_STATES]
     move(session, line, "provisioning" if pending else "fulfilled", actor=actor, clock=clock)

@@ -478,3 +478,23 @@ def test_listing_leaves_out_passwords_and_binary_values(slapd: Slapd,  # noqa: F
     assert sorted(info.attributes) == ["cn", "objectClass", "sn", "uid"]
     assert (info.native_id, info.username, info.enabled) == (f"uid=photo,{PEOPLE}", "photo",
                                                              True)
+
+
+def test_grant_many_adds_each_group_s_members_in_one_modify(slapd: Slapd,  # noqa: F811
+                                                             make_connector: Any) -> None:
+    payroll, share = slapd.add_group("payroll"), slapd.add_group("share")
+    connector = make_connector()
+    refs = [connector.create_account(person(n)) for n in range(3)]
+    connector.grant_many([(refs[0], payroll), (refs[1], payroll), (refs[2], share),
+                          (refs[1], payroll)])
+    members = {g.dn: set(g.get("member")) for g in slapd.ldapsearch(GROUPS, "(cn=*)",
+                                                                     ["member"], scope="one")}
+    assert members[payroll] == {payroll, refs[0].native_id, refs[1].native_id}
+    assert members[share] == {share, refs[2].native_id}
+
+    # A member already there makes that group's modify refused whole (the engine then grants
+    # one by one): the group is left as it was.
+    with pytest.raises(DataError):
+        connector.grant_many([(refs[2], payroll), (refs[0], payroll)])
+    after = slapd.ldapsearch(GROUPS, "(cn=payroll)", ["member"])
+    assert set(after[0].get("member")) == {payroll, refs[0].native_id, refs[1].native_id}
