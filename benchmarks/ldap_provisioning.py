@@ -52,8 +52,6 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -62,9 +60,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import Engine, Table, func, insert, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import Engine, Table, func, insert, select  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
+from support.databases import scratch_database  # noqa: E402 - benchmarks/support, beside this script
 
 from connectors.registry import build  # noqa: E402
 from idgov.applications.crypto import CredentialCipher  # noqa: E402
@@ -73,7 +71,7 @@ from idgov.audit.signing import generate_signer  # noqa: E402
 from idgov.clock import SystemClock  # noqa: E402
 from idgov.config import Settings  # noqa: E402
 from idgov.db.migrate import upgrade  # noqa: E402
-from idgov.db.session import make_engine, make_session_factory, unit_of_work  # noqa: E402
+from idgov.db.session import make_session_factory, unit_of_work  # noqa: E402
 from idgov.models.application import Application  # noqa: E402
 from idgov.models.assignment import Assignment  # noqa: E402
 from idgov.models.catalog import Entitlement  # noqa: E402
@@ -182,36 +180,6 @@ def connector_direct(server: Slapd, plan: list[dict[str, Any]], group_dns: list[
 
 
 # ---- the engine ----------------------------------------------------------------------------
-
-@contextmanager
-def _database(url: str | None, folder: Path) -> Iterator[Engine]:
-    if url is None:
-        engine = make_engine(f"sqlite:///{folder / 'bench.db'}")
-        try:
-            yield engine
-        finally:
-            engine.dispose()
-        return
-    if make_url(url).get_backend_name() != "postgresql":
-        engine = make_engine(url)
-        try:
-            yield engine
-        finally:
-            engine.dispose()
-        return
-    name = f"idgov_bench_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(make_url(url).set(database=name).render_as_string(hide_password=False))
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
 
 def populate(engine: Engine, settings: Settings, server: Slapd, plan: list[dict[str, Any]],
              group_dns: list[str], pool_size: int) -> uuid.UUID:
@@ -407,7 +375,7 @@ def main(argv: list[str] | None = None) -> None:
             group_dns = _seed_groups(engine_server, args.groups)
             settings = Settings(var_dir=folder / "var", database_url=args.database_url)
             settings.var_dir.mkdir(parents=True, exist_ok=True)
-            with _database(args.database_url, folder) as engine:
+            with scratch_database(args.database_url, folder) as engine:
                 report["backend"] = engine.dialect.name
                 upgrade(engine)
                 _log("engine: populating the database ...")

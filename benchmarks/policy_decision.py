@@ -30,24 +30,20 @@ import json
 import random
 import statistics
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Table, insert, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, Table, insert
 from sqlalchemy.orm import Session
+from support.databases import scratch_database  # benchmarks/support, beside this script
 
 from idgov.access.repository import assignments_at, exceptions_at
 from idgov.catalog.snapshot import build_snapshot
 from idgov.clock import FixedClock
 from idgov.db.migrate import upgrade
-from idgov.db.session import make_engine
 from idgov.models.application import Application
 from idgov.models.assignment import Assignment
 from idgov.models.catalog import (
@@ -248,39 +244,6 @@ def measure(engine: Engine, ids: dict[str, Any], decisions: int, seed: int = 11
     return result
 
 
-@contextmanager
-def _database(url: str | None) -> Iterator[Engine]:
-    if url is None or (make_url(url).get_backend_name() == "sqlite"
-                       and url.endswith(":memory:")):
-        with tempfile.TemporaryDirectory(prefix="idgov-bench-") as folder:
-            engine = make_engine(f"sqlite:///{Path(folder) / 'bench.db'}")
-            try:
-                yield engine
-            finally:
-                engine.dispose()
-        return
-    if make_url(url).get_backend_name() != "postgresql":
-        engine = make_engine(url)
-        try:
-            yield engine
-        finally:
-            engine.dispose()
-        return
-    name = f"idgov_bench_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(make_url(url).set(database=name).render_as_string(
-        hide_password=False))
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a hundredth of the full scale")
@@ -294,7 +257,7 @@ def main(argv: list[str] | None = None) -> None:
     decisions = args.decisions or (500 if args.quick else 5_000)
     report: dict[str, Any] = {"benchmark": "policy_decision", "scale": scale,
                               "budgets": BUDGETS}
-    with _database(args.database_url) as engine:
+    with scratch_database(args.database_url) as engine:
         report["backend"] = engine.dialect.name
         upgrade(engine)
         _log(f"{engine.dialect.name}: populating {scale} ...")

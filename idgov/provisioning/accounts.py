@@ -429,6 +429,27 @@ def account_ref(session: Session, *, operation: ProvisioningOperation) -> Accoun
     return AccountRef(native_id=account.native_id, username=account.username or "")
 
 
+def add_primary_account(session: Session, *, operation: ProvisioningOperation,
+                        application: Application, identity: Identity, ref: AccountRef,
+                        actor: Actor, clock: Clock) -> Account:
+    """A new primary account row for what ``operation`` created, audited ``account.create``
+    and linked to the operation (no flush: the provisioning engine records a batch at once)."""
+    now = clock.now()
+    account = Account(id=uuid.uuid4(), application_id=operation.application_id,
+                      native_id=ref.native_id, username=ref.username, account_type="primary",
+                      identity_id=identity.id, status="active",
+                      attributes=render_attributes(application, identity_values(identity),
+                                                   ref.username),
+                      created_at=now, updated_at=now)
+    session.add(account)
+    record(session, actor=actor, action="account.create", object_type="account",
+           object_id=account.id, clock=clock, after=snapshot(account),
+           context={"operation_id": str(operation.id)})
+    operation.account_id = account.id
+    operation.updated_at = now
+    return account
+
+
 def record_account_created(session: Session, *, operation: ProvisioningOperation,
                            ref: AccountRef, actor: Actor, clock: Clock) -> Account:
     """Record the account the target created (or already had) for the operation's identity.
@@ -457,15 +478,9 @@ def record_account_created(session: Session, *, operation: ProvisioningOperation
                        account_id=str(account.id))
     account = account or same_native
     if account is None:
-        account = Account(application_id=operation.application_id, native_id=ref.native_id,
-                          username=ref.username, account_type="primary",
-                          identity_id=identity.id, status="active", attributes=attributes,
-                          created_at=now, updated_at=now)
-        session.add(account)
+        account = add_primary_account(session, operation=operation, application=application,
+                                      identity=identity, ref=ref, actor=actor, clock=clock)
         session.flush()
-        record(session, actor=actor, action="account.create", object_type="account",
-               object_id=account.id, clock=clock, after=snapshot(account),
-               context={"operation_id": str(operation.id)})
     else:
         before = snapshot(account)
         account.native_id = ref.native_id

@@ -688,7 +688,7 @@ def _record_outcomes(session: Session, works: Sequence[_Work], *, worker_id: str
         if op.request_line_id is not None:
             lines.setdefault(op.request_line_id, op)
     for op in lines.values():
-        service._after_done(session, op, actor=actor, clock=clock)
+        service.after_done(session, op, actor=actor, clock=clock)
     return states
 
 
@@ -699,19 +699,9 @@ def _complete(session: Session, op: ProvisioningOperation, done: list[Provisioni
     """:func:`idgov.provisioning.service.complete_operation` for a running operation of the
     batch (loaded and locked already): the same fields and audit event, without a read and
     a flush of its own; the line hooks run once the batch is recorded."""
-    before = snapshot(op)
-    now = clock.now()
-    op.state = "succeeded" if succeeded else "failed"
-    op.last_error = None if succeeded else (error or "failed")[:2000]
-    op.error_category = None if succeeded else error_category
-    op.resolution_group_id = None if succeeded else resolution_group_id
-    op.lease_until = None
-    op.next_attempt_at = None
-    op.completed_at = now
-    op.updated_at = now
-    record(session, actor=actor, action="provisioning.complete",
-           object_type="provisioning_operation", object_id=op.id, clock=clock,
-           before=before, after=snapshot(op))
+    service.mark_complete(session, op, succeeded=succeeded, error=error,
+                          error_category=error_category,
+                          resolution_group_id=resolution_group_id, actor=actor, clock=clock)
     done.append(op)
 
 
@@ -878,19 +868,9 @@ def _account_created(session: Session, op: ProvisioningOperation, ref: AccountRe
         account = accounts.record_account_created(session, operation=op, ref=ref, actor=actor,
                                                   clock=clock)
     else:
-        now = clock.now()
-        account = Account(id=uuid.uuid4(), application_id=app_id, native_id=ref.native_id,
-                          username=ref.username, account_type="primary",
-                          identity_id=identity.id, status="active",
-                          attributes=accounts.render_attributes(
-                              application, accounts.identity_values(identity), ref.username),
-                          created_at=now, updated_at=now)
-        session.add(account)
-        record(session, actor=actor, action="account.create", object_type="account",
-               object_id=account.id, clock=clock, after=snapshot(account),
-               context={"operation_id": str(op.id)})
-        op.account_id = account.id
-        op.updated_at = now
+        account = accounts.add_primary_account(session, operation=op, application=application,
+                                               identity=identity, ref=ref, actor=actor,
+                                               clock=clock)
     created.by_native[(app_id, account.native_id)] = account
     created.primary[(op.identity_id, app_id)] = account
 

@@ -270,10 +270,25 @@ def complete_operation(session: Session, *, operation_id: uuid.UUID, succeeded: 
     if op.state in TERMINAL_STATES:
         raise Conflict(f"provisioning operation {operation_id} is already {op.state}",
                        state=op.state)
-    before = snapshot(op)
-    now = clock.now()
     if op.state != "running":
         op.attempts = (op.attempts or 0) + 1
+    mark_complete(session, op, succeeded=succeeded, error=error, error_category=error_category,
+                  resolution_group_id=resolution_group_id, actor=actor, clock=clock,
+                  context=context)
+    session.flush()
+    after_done(session, op, actor=actor, clock=clock)
+    return op
+
+
+def mark_complete(session: Session, op: ProvisioningOperation, *, succeeded: bool,
+                  error: str | None, actor: Actor, clock: Clock,
+                  error_category: str | None = None,
+                  resolution_group_id: uuid.UUID | None = None,
+                  context: dict[str, Any] | None = None) -> None:
+    """Set ``op`` succeeded or failed now and audit it (``provisioning.complete``); no flush
+    and no line hooks (the engine records a whole batch, then runs the hooks)."""
+    before = snapshot(op)
+    now = clock.now()
     op.state = "succeeded" if succeeded else "failed"
     op.last_error = None if succeeded else (error or "failed")[:2000]
     op.error_category = None if succeeded else error_category
@@ -282,15 +297,12 @@ def complete_operation(session: Session, *, operation_id: uuid.UUID, succeeded: 
     op.next_attempt_at = None
     op.completed_at = now
     op.updated_at = now
-    session.flush()
     record(session, actor=actor, action="provisioning.complete",
            object_type="provisioning_operation", object_id=op.id, clock=clock,
            before=before, after=snapshot(op), context=context)
-    _after_done(session, op, actor=actor, clock=clock)
-    return op
 
 
-def _after_done(session: Session, op: ProvisioningOperation, *, actor: Actor,
+def after_done(session: Session, op: ProvisioningOperation, *, actor: Actor,
                 clock: Clock) -> None:
     """Call the line hooks when ``op`` was the last open operation of its request line."""
     line_id = op.request_line_id
@@ -365,7 +377,7 @@ def cancel_operation(session: Session, *, operation_id: uuid.UUID, actor: Actor,
     record(session, actor=actor, action="provisioning.cancel",
            object_type="provisioning_operation", object_id=op.id, clock=clock,
            before=before, after=snapshot(op), context={"reason": "cancelled by a person"})
-    _after_done(session, op, actor=actor, clock=clock)
+    after_done(session, op, actor=actor, clock=clock)
     return op
 
 
@@ -388,7 +400,7 @@ def resolve_operation(session: Session, *, operation_id: uuid.UUID, note: str, a
     record(session, actor=actor, action="provisioning.resolve",
            object_type="provisioning_operation", object_id=op.id, clock=clock,
            before=before, after=snapshot(op))
-    _after_done(session, op, actor=actor, clock=clock)
+    after_done(session, op, actor=actor, clock=clock)
     return op
 
 

@@ -1,0 +1,2 @@
+"""Helpers the benchmark scripts share (not benchmarks themselves: make bench runs
+benchmarks/*.py only)."""
