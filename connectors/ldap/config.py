@@ -24,6 +24,9 @@ Settings (``Application.settings``)::
     pool_size            bound connections kept open (default 4)
     timeout_seconds      connect and receive timeout (default 10)
     page_size            server page size of the paged searches (default 500)
+    initial_password     "random" (default): a new account gets a random userPassword that is
+                         never stored, logged or returned (the person sets their own through
+                         the directory's reset flow); "none": no password attribute at all
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ class LdapSettings:
     pool_size: int
     timeout_seconds: float
     page_size: int
+    random_initial: bool = True  # the "initial_password" setting is "random"
 
     @property
     def account_bases(self) -> tuple[str, ...]:
@@ -136,4 +140,12 @@ def parse_settings(settings: Mapping[str, Any]) -> LdapSettings:
         identifying_attributes=identifying,
         last_sign_in_attribute=settings.get("last_sign_in_attribute") or None,
         pool_size=pool_size, timeout_seconds=timeout, page_size=page_size,
+        random_initial=_initial_password(settings) == "random",
     )
+
+
+def _initial_password(settings: Mapping[str, Any]) -> str:
+    value = str(settings.get("initial_password") or "random")
+    if value not in ("random", "none"):
+        raise DataError("LDAP setting 'initial_password' must be 'random' or 'none'")
+    return value

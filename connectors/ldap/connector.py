@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -269,6 +270,10 @@ class LdapConnector:
         attributes.setdefault("cn", [username])
         attributes.setdefault("sn", [username])
         attributes["objectClass"] = list(s.user_object_classes)
+        if s.random_initial and not any(
+                name.lower() == "userpassword" for name in attributes):
+            # Known to nobody: never stored, logged or returned; the person sets their own.
+            attributes["userPassword"] = [secrets.token_urlsafe(24)]
         parent = s.users_ou
         if not spec.enabled:
             if s.disable_attribute is not None:
