@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from idgov.approvals import service
+from idgov.approvals import delegations, service
 from idgov.approvals.schemas import (
     ApprovalFilter,
     ApprovalItem,
@@ -81,7 +81,7 @@ def decide(session: DbSession, caller: Decider, clock: ClockDep, step_id: uuid.U
 def create_delegation(session: DbSession, caller: DelegationWriter, clock: ClockDep,
                       delegation_in: DelegationCreate) -> DelegationRead:
     """Let someone else decide your approvals for a while, for lines up to ``max_risk``."""
-    delegation = service.create_delegation(session, delegator_id=_person(caller),
+    delegation = delegations.create_delegation(session, delegator_id=_person(caller),
                                            delegation_in=delegation_in, actor=caller.actor,
                                            clock=clock)
     return DelegationRead.model_validate(delegation)
@@ -91,7 +91,7 @@ def create_delegation(session: DbSession, caller: DelegationWriter, clock: Clock
 def list_delegations(session: DbSession, caller: DelegationReader, clock: ClockDep,
                      filters: Annotated[DelegationFilter, Query()]) -> DelegationPage:
     """The delegations you gave or received; all of them with delegations:read."""
-    page = service.list_delegations(session, caller=caller, filters=filters, clock=clock)
+    page = delegations.list_delegations(session, caller=caller, filters=filters, clock=clock)
     return DelegationPage(items=[DelegationRead.model_validate(d) for d in page.items],
                           next_cursor=page.next_cursor)
 
@@ -101,7 +101,7 @@ def list_delegations(session: DbSession, caller: DelegationReader, clock: ClockD
 def revoke_delegation(session: DbSession, caller: DelegationWriter, clock: ClockDep,
                       delegation_id: uuid.UUID) -> DelegationRead:
     """End one of your delegations now."""
-    delegation = service.revoke_delegation(session, delegation_id=delegation_id, caller=caller,
+    delegation = delegations.revoke_delegation(session, delegation_id=delegation_id, caller=caller,
                                            clock=clock)
     return DelegationRead.model_validate(delegation)
 
@@ -112,7 +112,7 @@ def set_authority(session: DbSession, caller: AuthorityWriter, clock: ClockDep,
                   identity_id: uuid.UUID, authority_in: AuthoritySet) -> AuthorityRead:
     """Give or change a person's delegated authority: on an urgent request they may then
     approve alone a line of risk up to ``max_risk`` (dual control still applies)."""
-    authority = service.set_authority(session, identity_id=identity_id,
+    authority = delegations.set_authority(session, identity_id=identity_id,
                                       max_risk=authority_in.max_risk, actor=caller.actor,
                                       clock=clock)
     return AuthorityRead.model_validate(authority)
@@ -122,7 +122,7 @@ def set_authority(session: DbSession, caller: AuthorityWriter, clock: ClockDep,
             responses=problem_responses())
 def list_authorities(session: DbSession, caller: AuthorityReader,
                      params: Annotated[ListParams, Query()]) -> AuthorityPage:
-    page = service.list_authorities(session, limit=params.limit, cursor=params.cursor)
+    page = delegations.list_authorities(session, limit=params.limit, cursor=params.cursor)
     return AuthorityPage(items=[AuthorityRead.model_validate(a) for a in page.items],
                          next_cursor=page.next_cursor)
 
@@ -132,5 +132,5 @@ def list_authorities(session: DbSession, caller: AuthorityReader,
 def remove_authority(session: DbSession, caller: AuthorityWriter, clock: ClockDep,
                      identity_id: uuid.UUID) -> Response:
     """Take a person's delegated authority away."""
-    service.remove_authority(session, identity_id=identity_id, actor=caller.actor, clock=clock)
+    delegations.remove_authority(session, identity_id=identity_id, actor=caller.actor, clock=clock)
     return Response(status_code=204)
