@@ -74,26 +74,24 @@ import math
 import random
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from connectors.base import AccountRef, AccountSpec, Connector
-from connectors.errors import ConnectorError, DataError, TargetUnavailable
-from idgov.audit.service import record, snapshot
+from connectors.base import AccountRef, AccountSpec
+from connectors.errors import ConnectorError, DataError
 from idgov.clock import Clock
 from idgov.config import Settings
 from idgov.db.session import unit_of_work
 from idgov.models.application import Account, Application
 from idgov.models.catalog import Entitlement
-from idgov.models.identity import GroupMember, Identity
+from idgov.models.identity import Identity
 from idgov.models.provisioning import ProvisioningOperation
-from idgov.notifications.service import notify
-from idgov.provisioning import accounts, health, repository, service
+from idgov.provisioning import accounts, health, repository
+from idgov.provisioning.calls import run_calls
 from idgov.provisioning.connections import (
     DEFAULT_CACHE,
     DEFAULT_LIMITER,
@@ -101,32 +99,11 @@ from idgov.provisioning.connections import (
     RateLimiter,
     Target,
 )
+from idgov.provisioning.engine_base import IN_MAX, EngineConfig, Outcome, Work, chunks
+from idgov.provisioning.outcomes import finish_batch, open_task
 from idgov.types import Actor
 
 log = logging.getLogger(__name__)
-_T = TypeVar("_T")
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    retry_base_seconds: float = 30.0
-    retry_cap_seconds: float = 3600.0
-    max_attempts: int = 8
-    breaker_threshold: int = 5
-    breaker_cooldown_seconds: float = 60.0
-    lease_seconds: int = 300
-    batch_size: int = 100
-    parallel_calls: int = 4
-    grant_many_max: int = 500
-
-    @classmethod
-    def from_settings(cls, settings: Settings | None) -> EngineConfig:
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            value = getattr(settings, f"provisioning_{f.name}", None)
-            if value is not None:
-                values[f.name] = value
-        return cls(**values)
 
 
 @dataclass
@@ -222,29 +199,6 @@ def _rate_caps(session: Session, app_ids: set[uuid.UUID]) -> dict[uuid.UUID, int
 # --- executing -------------------------------------------------------------------------------
 
 
-@dataclass
-class _Outcome:
-    result: Any = None
-    error: ConnectorError | None = None
-    called: bool = True  # the target was reached (or tried)
-
-
-@dataclass
-class _Work:
-    """One claimed operation, read before the call, and what the call gave."""
-
-    operation_id: uuid.UUID
-    action: str
-    attempt: int
-    target: Target
-    ref: AccountRef | None = None
-    spec: AccountSpec | None = None
-    entitlement: str | None = None
-    attributes: dict[str, Any] | None = None
-    nothing_to_do: str | None = None
-    outcome: _Outcome | None = None
-
-
 def execute(session_factory: sessionmaker[Session], *, operation_id: uuid.UUID,
             worker_id: str, settings: Settings | None, clock: Clock,
             connectors: ConnectorCache | None = None, rng: random.Random | None = None,
@@ -276,12 +230,12 @@ def execute_batch(session_factory: sessionmaker[Session], *,
         works, states = _read_batch(session, operation_ids, worker_id=worker_id, actor=actor,
                                     clock=clock)
     if works:
-        def finish(done: Sequence[_Work]) -> None:
-            states.update(_finish_batch(session_factory, done, worker_id=worker_id,
+        def finish(done: Sequence[Work]) -> None:
+            states.update(finish_batch(session_factory, done, worker_id=worker_id,
                                         actor=actor, clock=clock, config=config,
                                         rng=rng or _RNG))
 
-        together = _run_calls(works, settings=settings or Settings(), cache=cache,
+        together = run_calls(works, settings=settings or Settings(), cache=cache,
                               limiter=limiter or DEFAULT_LIMITER, config=config,
                               finish_now=finish)
         if together:
@@ -292,17 +246,12 @@ def execute_batch(session_factory: sessionmaker[Session], *,
 _RNG = random.Random()
 
 
-def _chunks(items: Sequence[_T], size: int) -> Iterable[Sequence[_T]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
 def _read_batch(session: Session, operation_ids: Sequence[uuid.UUID], *, worker_id: str,
-                actor: Actor, clock: Clock) -> tuple[list[_Work], dict[uuid.UUID, str]]:
+                actor: Actor, clock: Clock) -> tuple[list[Work], dict[uuid.UUID, str]]:
     """The claimed operations still ours, with what each needs, read in a few statements
     (applications, identities, accounts and entitlements of the whole batch at once)."""
     ops: dict[uuid.UUID, ProvisioningOperation] = {}
-    for chunk in _chunks(list(operation_ids), _IN_MAX):
+    for chunk in chunks(list(operation_ids), IN_MAX):
         ops.update((op.id, op) for op in session.scalars(
             select(ProvisioningOperation).where(ProvisioningOperation.id.in_(chunk))))
     states: dict[uuid.UUID, str] = {}
@@ -318,26 +267,23 @@ def _read_batch(session: Session, operation_ids: Sequence[uuid.UUID], *, worker_
     if not mine:
         return [], states
     batch = _BatchData.load(session, mine)
-    works: list[_Work] = []
+    works: list[Work] = []
     for op in mine:
         application = batch.applications[op.application_id]
         target = batch.targets[op.application_id]
         if target.kind == "manual":
-            states[op.id] = _open_task(session, op, actor=actor, clock=clock)
+            states[op.id] = open_task(session, op, actor=actor, clock=clock)
             continue
-        work = _Work(operation_id=op.id, action=op.action, attempt=op.attempts, target=target)
+        work = Work(operation_id=op.id, action=op.action, attempt=op.attempts, target=target)
         try:
             _prepare(session, op, application, work, batch)
         except ConnectorError as error:
-            work.outcome = _Outcome(error=error, called=False)
+            work.outcome = Outcome(error=error, called=False)
         else:
             if work.nothing_to_do is not None:
-                work.outcome = _Outcome(result=None, called=False)
+                work.outcome = Outcome(result=None, called=False)
         works.append(work)
     return works, states
-
-
-_IN_MAX = 500
 
 
 @dataclass
@@ -356,7 +302,7 @@ class _BatchData:
         def rows(model: Any, column: Any, ids: Iterable[Any], *where: Any) -> list[Any]:
             wanted = sorted({i for i in ids if i is not None}, key=str)
             found: list[Any] = []
-            for chunk in _chunks(wanted, _IN_MAX):
+            for chunk in chunks(wanted, IN_MAX):
                 found.extend(session.scalars(select(model).where(column.in_(chunk), *where)))
             return found
 
@@ -391,7 +337,7 @@ class _BatchData:
 
 
 def _prepare(session: Session, op: ProvisioningOperation, application: Application,
-             work: _Work, batch: _BatchData) -> None:
+             work: Work, batch: _BatchData) -> None:
     """What to send: the account spec, the account's reference, the entitlement's name."""
     action = op.action
     if action == "create_account":
@@ -431,486 +377,6 @@ def _prepare(session: Session, op: ProvisioningOperation, application: Applicati
             attributes = dict(accounts.account_spec(session, identity=identity,
                                                     application=application).attributes)
         work.attributes = attributes
-
-
-def _run_calls(works: Sequence[_Work], *, settings: Settings, cache: ConnectorCache,
-               limiter: RateLimiter, config: EngineConfig,
-               finish_now: Callable[[Sequence[_Work]], None]) -> list[_Work]:
-    """Call the targets for every work without an outcome yet, outside any transaction;
-    returns the works whose outcomes are to be recorded together.
-
-    A connector that takes several calls at once (``max_concurrency`` > 1) or grants
-    together (``grant_many``) gets the batch's calls: grants to one entitlement together,
-    the calls on up to ``min(parallel_calls, max_concurrency)`` threads, and the outcomes
-    recorded together afterwards. Any other connector is called one operation at a time,
-    each outcome recorded (``finish_now``) before the next call, so that a worker that dies
-    leaves at most the operation in hand undecided. A connector that failed transiently is
-    dropped (and rebuilt next time) once the application's calls are over.
-    """
-    together = [w for w in works if w.outcome is not None]
-    by_app: dict[uuid.UUID, list[_Work]] = {}
-    for work in works:
-        if work.outcome is None:
-            by_app.setdefault(work.target.application_id, []).append(work)
-    for app_id, items in by_app.items():
-        target = items[0].target
-        try:
-            connector = cache.get(target, settings)
-        except Exception as error:
-            failure = error if isinstance(error, ConnectorError) else _unexpected(error, target)
-            for work in items:
-                work.outcome = _Outcome(error=failure)
-            together.extend(items)
-            continue
-        capacity = max(1, int(getattr(connector, "max_concurrency", 1) or 1))
-        if capacity == 1 and not any(callable(getattr(connector, m, None))
-                                     for m in _TOGETHER.values()):
-            for work in items:
-                try:
-                    connector = cache.get(target, settings)  # rebuilt after a failure
-                except Exception as error:
-                    work.outcome = _Outcome(error=error if isinstance(error, ConnectorError)
-                                            else _unexpected(error, target))
-                else:
-                    work.outcome = _call(connector, work, limiter=limiter)
-                if work.outcome.error is not None and work.outcome.error.transient:
-                    cache.discard(app_id)
-                finish_now([work])
-            continue
-        units = _units(connector, items, config=config)
-        threads = min(max(1, config.parallel_calls), capacity, len(units))
-
-        def run(unit: Sequence[_Work], connector: Connector = connector) -> None:
-            _call_unit(connector, unit, limiter=limiter)
-
-        if threads > 1:
-            with ThreadPoolExecutor(max_workers=threads,
-                                    thread_name_prefix="idgov-provisioning-call") as pool:
-                list(pool.map(run, units))
-        else:
-            for unit in units:
-                run(unit)
-        together.extend(items)
-        if any(w.outcome is not None and w.outcome.error is not None
-               and w.outcome.error.transient for w in items):
-            cache.discard(app_id)
-    return together
-
-
-_TOGETHER = {"grant": "grant_many", "revoke": "revoke_many"}
-
-
-def _units(connector: Connector, items: Sequence[_Work], *,
-           config: EngineConfig) -> list[Sequence[_Work]]:
-    """The calls to make: one per operation, except grants (revocations) of one entitlement
-    that the connector can make together (``grant_many``, ``revoke_many``)."""
-    units: list[Sequence[_Work]] = []
-    together: dict[tuple[str, str], list[_Work]] = {}
-    for work in items:
-        method = _TOGETHER.get(work.action)
-        if (method is not None and config.grant_many_max >= 2 and work.ref is not None
-                and work.entitlement is not None
-                and callable(getattr(connector, method, None))):
-            together.setdefault((work.action, work.entitlement), []).append(work)
-        else:
-            units.append([work])
-    for group in together.values():
-        if len(group) == 1:
-            units.append(group)
-        else:
-            units.extend(_chunks(group, config.grant_many_max))
-    return units
-
-
-def _call_unit(connector: Connector, unit: Sequence[_Work], *, limiter: RateLimiter) -> None:
-    """Make one call (one operation, or several grants or revocations of one entitlement
-    together) and set the outcomes.
-
-    Together: ``grant_many(pairs)`` / ``revoke_many(pairs)`` with ``(ref, entitlement)``
-    pairs either returns None (all done) or one result per pair, in order, each with an
-    ``error`` (None: done), or raises for the whole call. A transient failure of the whole
-    call is every operation's failure (the target is not there: calling it once per
-    operation would not help); any other failure of the whole call sends the operations
-    again one by one (grants and revocations are idempotent), so each gets its own outcome.
-    """
-    if len(unit) == 1:
-        unit[0].outcome = _call(connector, unit[0], limiter=limiter)
-        return
-    target = unit[0].target
-    method = _TOGETHER[unit[0].action]
-    try:
-        limiter.acquire(target.application_id, target.rate_limit_per_second)
-        results = getattr(connector, method)([(w.ref, w.entitlement) for w in unit])
-        errors = _item_errors(results, len(unit))
-    except ConnectorError as error:
-        if error.transient:
-            for work in unit:
-                work.outcome = _Outcome(error=error)
-            return
-        log.info("%s to %s failed (%s): one by one", method, unit[0].entitlement,
-                 error.category)
-    except Exception as error:
-        log.warning("%s to %s: unexpected %s; one by one", method, unit[0].entitlement,
-                    type(error).__name__)
-    else:
-        for work, item_error in zip(unit, errors, strict=True):
-            work.outcome = _Outcome(error=item_error)
-        return
-    for work in unit:
-        work.outcome = _call(connector, work, limiter=limiter)
-
-
-def _item_errors(results: Any, count: int) -> list[ConnectorError | None]:
-    """Each item's error from what a ``*_many`` call returned (see :func:`_call_unit`)."""
-    if results is None:
-        return [None] * count
-    items = list(results)
-    if len(items) != count:
-        raise TypeError(f"{len(items)} results for {count} items")
-    errors: list[ConnectorError | None] = []
-    for item in items:
-        error = getattr(item, "error", None)
-        if error is not None and not isinstance(error, ConnectorError):
-            raise TypeError(f"an item's error is a {type(error).__name__}")
-        errors.append(error)
-    return errors
-
-
-def _unexpected(error: Exception, target: Target) -> ConnectorError:
-    log.warning("unexpected %s from the %s connector of %s", type(error).__name__,
-                target.kind, target.name)
-    return TargetUnavailable(f"unexpected {type(error).__name__} from the {target.kind} "
-                             "connector")
-
-
-def _call(connector: Connector, work: _Work, *, limiter: RateLimiter) -> _Outcome:
-    """Call the target for one operation; every failure becomes a ConnectorError."""
-    try:
-        limiter.acquire(work.target.application_id, work.target.rate_limit_per_second)
-        return _Outcome(result=_dispatch(connector, work))
-    except ConnectorError as error:
-        return _Outcome(error=error)
-    except Exception as error:
-        log.warning("operation %s failed unexpectedly", work.operation_id)
-        return _Outcome(error=_unexpected(error, work.target))
-
-
-def _dispatch(connector: Connector, work: _Work) -> Any:
-    action, ref = work.action, work.ref
-    if action == "create_account":
-        assert work.spec is not None
-        return connector.create_account(work.spec)
-    assert ref is not None
-    if action == "grant":
-        assert work.entitlement is not None
-        return connector.grant(ref, work.entitlement)
-    if action == "revoke":
-        assert work.entitlement is not None
-        return connector.revoke(ref, work.entitlement)
-    if action == "update_account":
-        return connector.update_account(ref, work.attributes or {})
-    if action == "enable_account":
-        return connector.enable_account(ref)
-    if action == "disable_account":
-        return connector.disable_account(ref)
-    if action == "delete_account":
-        return connector.delete_account(ref)
-    raise DataError(f"unknown action {action!r}")
-
-
-_ACCOUNT_STATUS = {"enable_account": "active", "disable_account": "disabled",
-                   "delete_account": "deleted"}
-
-
-def _finish_batch(session_factory: sessionmaker[Session], works: Sequence[_Work], *,
-                  worker_id: str, actor: Actor, clock: Clock, config: EngineConfig,
-                  rng: random.Random) -> dict[uuid.UUID, str]:
-    """Record the batch's outcomes in one transaction. When that fails, each operation's
-    outcome is recorded in a transaction of its own, so that one operation's problem does
-    not hold back the others (its own stays running until its lease ends, as when a worker
-    dies); the first error is raised afterwards."""
-    try:
-        with unit_of_work(session_factory) as session:
-            return _record_outcomes(session, works, worker_id=worker_id, actor=actor,
-                                    clock=clock, config=config, rng=rng)
-    except Exception:
-        if len(works) == 1:
-            raise
-        log.warning("recording %d outcomes together failed; one by one", len(works),
-                    exc_info=True)
-    states: dict[uuid.UUID, str] = {}
-    first: Exception | None = None
-    for work in works:
-        try:
-            with unit_of_work(session_factory) as session:
-                states.update(_record_outcomes(session, [work], worker_id=worker_id,
-                                               actor=actor, clock=clock, config=config,
-                                               rng=rng))
-        except Exception as error:
-            log.exception("operation %s: its outcome could not be recorded; it runs again "
-                          "when its lease ends", work.operation_id)
-            states[work.operation_id] = "running"
-            first = first or error
-    if first is not None:
-        raise first
-    return states
-
-
-def _record_outcomes(session: Session, works: Sequence[_Work], *, worker_id: str,
-                     actor: Actor, clock: Clock, config: EngineConfig,
-                     rng: random.Random) -> dict[uuid.UUID, str]:
-    ids = [w.operation_id for w in works]
-    ops: dict[uuid.UUID, ProvisioningOperation] = {}
-    for chunk in _chunks(ids, _IN_MAX):
-        ops.update((op.id, op) for op in session.scalars(
-            select(ProvisioningOperation)
-            .where(ProvisioningOperation.id.in_(chunk))
-            .order_by(ProvisioningOperation.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)))
-    # The breaker is written only when it changes: after a failure, or by a success while
-    # it is not closed and clean.
-    rows = health.breakers(session, {w.target.application_id for w in works})
-    dirty = {app_id for app_id, row in rows.items()
-             if row.state != "closed" or (row.consecutive_failures or 0) > 0}
-    created = _Created.load(session, works)
-    done: list[ProvisioningOperation] = []
-    states: dict[uuid.UUID, str] = {}
-    for work in works:
-        op = ops[work.operation_id]
-        states[op.id] = _finish(session, op, work, dirty, created, done, worker_id=worker_id,
-                                actor=actor, clock=clock, config=config, rng=rng)
-    session.flush()
-    # Request lines follow their operations (service.complete_operation's hooks), once
-    # per line, after every outcome of the batch is in.
-    lines: dict[uuid.UUID, ProvisioningOperation] = {}
-    for op in done:
-        if op.request_line_id is not None:
-            lines.setdefault(op.request_line_id, op)
-    for op in lines.values():
-        service.after_done(session, op, actor=actor, clock=clock)
-    return states
-
-
-def _complete(session: Session, op: ProvisioningOperation, done: list[ProvisioningOperation],
-              *, succeeded: bool, error: str | None, actor: Actor, clock: Clock,
-              error_category: str | None = None,
-              resolution_group_id: uuid.UUID | None = None) -> None:
-    """:func:`idgov.provisioning.service.complete_operation` for a running operation of the
-    batch (loaded and locked already): the same fields and audit event, without a read and
-    a flush of its own; the line hooks run once the batch is recorded."""
-    service.mark_complete(session, op, succeeded=succeeded, error=error,
-                          error_category=error_category,
-                          resolution_group_id=resolution_group_id, actor=actor, clock=clock)
-    done.append(op)
-
-
-@dataclass
-class _Created:
-    """For the batch's successful account creations: their identities, and the accounts
-    already known with their native ids or as their identities' primary accounts."""
-
-    applications: dict[uuid.UUID, Application]
-    identities: dict[uuid.UUID, Identity]
-    by_native: dict[tuple[uuid.UUID, str], Account]
-    primary: dict[tuple[uuid.UUID, uuid.UUID], Account]
-
-    @classmethod
-    def load(cls, session: Session, works: Sequence[_Work]) -> _Created:
-        made = [w for w in works if w.action == "create_account" and w.outcome is not None
-                and isinstance(w.outcome.result, AccountRef)]
-        found = cls({}, {}, {}, {})
-        if not made:
-            return found
-        apps = sorted({w.target.application_id for w in made}, key=str)
-        found.applications.update((a.id, a) for a in session.scalars(
-            select(Application).where(Application.id.in_(apps))))
-        for chunk in _chunks(made, _IN_MAX):
-            op_ids = [w.operation_id for w in chunk]
-            identity_ids = select(ProvisioningOperation.identity_id).where(
-                ProvisioningOperation.id.in_(op_ids))
-            found.identities.update((i.id, i) for i in session.scalars(
-                select(Identity).where(Identity.id.in_(identity_ids))))
-            natives = [w.outcome.result.native_id for w in chunk if w.outcome is not None]
-            for account in session.scalars(select(Account).where(
-                    Account.application_id.in_(apps),
-                    (Account.native_id.in_(natives)) | (
-                        Account.identity_id.in_(identity_ids)
-                        & (Account.account_type == "primary")))):
-                found.by_native[(account.application_id, account.native_id)] = account
-                if account.identity_id is not None and account.account_type == "primary":
-                    found.primary[(account.identity_id, account.application_id)] = account
-        return found
-
-
-def _finish(session: Session, op: ProvisioningOperation, work: _Work, dirty: set[uuid.UUID],
-            created: _Created, done: list[ProvisioningOperation], *, worker_id: str,
-            actor: Actor, clock: Clock, config: EngineConfig, rng: random.Random) -> str:
-    if (op.state != "running" or op.claimed_by != worker_id or op.attempts != work.attempt):
-        log.info("operation %s: claim lost to %s; outcome dropped", op.id, op.claimed_by)
-        return op.state
-    outcome = work.outcome or _Outcome(error=TargetUnavailable("not called"), called=False)
-    app_id = work.target.application_id
-    error = outcome.error
-    context: dict[str, Any] = {"attempt": op.attempts, "worker": worker_id}
-
-    def answered() -> None:
-        if outcome.called and app_id in dirty:
-            health.record_answer(session, application_id=app_id, actor=actor, clock=clock)
-            dirty.discard(app_id)
-
-    if error is None:
-        answered()
-        _on_success(session, op, work, outcome, created, actor=actor, clock=clock)
-        context["outcome"] = "succeeded"
-        if work.nothing_to_do:
-            context["note"] = work.nothing_to_do
-        record(session, actor=actor, action="provisioning.attempt",
-               object_type="provisioning_operation", object_id=op.id, clock=clock,
-               context=context)
-        _complete(session, op, done, succeeded=True, error=None, actor=actor, clock=clock)
-        return "succeeded"
-    context.update(error_category=error.category, error=str(error)[:2000])
-    if error.transient:
-        target_down = health.record_failure(
-            session, application_id=app_id, error=error, threshold=config.breaker_threshold,
-            cooldown=timedelta(seconds=config.breaker_cooldown_seconds), actor=actor,
-            clock=clock)
-        dirty.add(app_id)
-        charged = int((op.detail or {}).get("transient_failures", 0)) + (0 if target_down else 1)
-        if charged < config.max_attempts:
-            return _schedule_retry(session, op, error, charged=charged, target_down=target_down,
-                                   context=context, actor=actor, clock=clock, config=config,
-                                   rng=rng)
-        context["reason"] = f"{charged} transient failure(s): giving up"
-    else:
-        answered()
-    context["outcome"] = "failed"
-    record(session, actor=actor, action="provisioning.attempt",
-           object_type="provisioning_operation", object_id=op.id, clock=clock,
-           context=context)
-    _complete(session, op, done, succeeded=False, error=str(error),
-              error_category=error.category,
-              resolution_group_id=work.target.resolution_group_id, actor=actor, clock=clock)
-    _notify_failure(session, op, work.target, error, clock=clock)
-    return "failed"
-
-
-def backoff_seconds(failures: int, *, config: EngineConfig, rng: random.Random,
-                    retry_after: float | None = None) -> float:
-    """Full jitter: uniform in [0, min(cap, base * 2**(failures-1))], and never less than the
-    target's ``retry_after``."""
-    ceiling = min(config.retry_cap_seconds,
-                  config.retry_base_seconds * 2 ** max(0, failures - 1))
-    delay = rng.uniform(0, ceiling)
-    if retry_after is not None and retry_after > delay:
-        delay = float(retry_after)
-    return delay
-
-
-def _schedule_retry(session: Session, op: ProvisioningOperation, error: ConnectorError, *,
-                    charged: int, target_down: bool, context: dict[str, Any], actor: Actor,
-                    clock: Clock, config: EngineConfig, rng: random.Random) -> str:
-    before = snapshot(op)
-    now = clock.now()
-    delay = backoff_seconds(max(1, charged), config=config, rng=rng,
-                            retry_after=error.retry_after)
-    op.state = "retry_scheduled"
-    op.next_attempt_at = now + timedelta(seconds=delay)
-    op.claimed_by = None
-    op.lease_until = None
-    op.last_error = str(error)[:2000]
-    op.error_category = error.category
-    op.detail = {**(op.detail or {}), "transient_failures": charged}
-    op.updated_at = now
-    session.flush()
-    context.update(outcome="retry_scheduled", next_attempt_at=op.next_attempt_at,
-                   charged=not target_down, transient_failures=charged)
-    record(session, actor=actor, action="provisioning.attempt",
-           object_type="provisioning_operation", object_id=op.id, clock=clock,
-           before=before, after=snapshot(op), context=context)
-    return "retry_scheduled"
-
-
-def _on_success(session: Session, op: ProvisioningOperation, work: _Work, outcome: _Outcome,
-                created: _Created, *, actor: Actor, clock: Clock) -> None:
-    if op.action == "create_account" and isinstance(outcome.result, AccountRef):
-        _account_created(session, op, outcome.result, work, created, actor=actor,
-                         clock=clock)
-        return
-    status = _ACCOUNT_STATUS.get(op.action)
-    if status is None or work.nothing_to_do:
-        return
-    account = (session.get(Account, op.account_id) if op.account_id else
-               accounts.primary_account(session, identity_id=op.identity_id,
-                                        application_id=op.application_id))
-    if account is None or account.status == status:
-        return
-    before = snapshot(account)
-    account.status = status
-    account.updated_at = clock.now()
-    session.flush()
-    record(session, actor=actor, action="account.update", object_type="account",
-           object_id=account.id, clock=clock, before=before, after=snapshot(account),
-           context={"operation_id": str(op.id)})
-
-
-def _account_created(session: Session, op: ProvisioningOperation, ref: AccountRef,
-                     work: _Work, created: _Created, *, actor: Actor, clock: Clock) -> None:
-    """Record the account a creation made. The usual case, a new account (no account of
-    the identity there, none with that native id), is :func:`accounts.record_account_created`
-    from the rows the batch read already; anything else goes through it."""
-    app_id = op.application_id
-    identity = created.identities.get(op.identity_id)
-    application = created.applications.get(app_id)
-    if (identity is None or application is None or (app_id, ref.native_id) in created.by_native
-            or (op.identity_id, app_id) in created.primary):
-        account = accounts.record_account_created(session, operation=op, ref=ref, actor=actor,
-                                                  clock=clock)
-    else:
-        account = accounts.add_primary_account(session, operation=op, application=application,
-                                               identity=identity, ref=ref, actor=actor,
-                                               clock=clock)
-    created.by_native[(app_id, account.native_id)] = account
-    created.primary[(op.identity_id, app_id)] = account
-
-
-def _notify_failure(session: Session, op: ProvisioningOperation, target: Target,
-                    error: ConnectorError, *, clock: Clock) -> None:
-    group_id = target.resolution_group_id
-    if group_id is None:
-        log.warning("operation %s failed (%s) and %s has no resolution group", op.id,
-                    error.category, target.name)
-        return
-    members = session.scalars(select(GroupMember.identity_id)
-                              .where(GroupMember.group_id == group_id)
-                              .order_by(GroupMember.identity_id))
-    subject = f"Provisioning failed on {target.name}: {op.action.replace('_', ' ')}"
-    body = (f"Operation {op.id} ({op.action}) on {target.name} failed after "
-            f"{op.attempts} attempt(s).\nCategory: {error.category}\nError: {error}\n"
-            "Retry, cancel or resolve it in the failed-operations queue.")
-    for member in members:
-        notify(session, recipient_id=member, kind="provisioning.failed", subject=subject,
-               body=body, object_type="provisioning_operation", object_id=str(op.id),
-               dedupe_key=f"provisioning.failed:{op.id}:{op.attempts}:{member}",
-               clock=clock)
-
-
-def _open_task(session: Session, op: ProvisioningOperation, *, actor: Actor,
-               clock: Clock) -> str:
-    """A manual application: a fulfilment task for people; the operation follows it."""
-    from idgov.fulfilment import service as fulfilment  # manual work builds on the engine
-
-    before = snapshot(op)
-    fulfilment.open_task(session, operation=op, actor=actor, clock=clock)
-    op.lease_until = None
-    op.updated_at = clock.now()
-    session.flush()
-    record(session, actor=actor, action="provisioning.attempt",
-           object_type="provisioning_operation", object_id=op.id, clock=clock,
-           before=before, after=snapshot(op),
-           context={"outcome": "task_opened", "attempt": op.attempts})
-    return op.state
 
 
 # --- running ---------------------------------------------------------------------------------

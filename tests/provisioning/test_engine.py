@@ -15,7 +15,7 @@ from idgov.db.session import unit_of_work
 from idgov.models.application import Account
 from idgov.models.audit import AuditEvent
 from idgov.models.notifications import Notification
-from idgov.provisioning import engine
+from idgov.provisioning import engine, outcomes
 from tests.provisioning.engine_env import Env, env_fixture
 
 __all__ = ["env_fixture"]
@@ -118,9 +118,9 @@ def test_backoff_is_capped_and_full_jitter_spans_zero_to_the_ceiling() -> None:
         (20, 1.0, 600), (3, 0.0, 0), (3, 0.25, 30),
     ]
     for failures, fraction, seconds in table:
-        assert engine.backoff_seconds(failures, config=config,
+        assert outcomes.backoff_seconds(failures, config=config,
                                       rng=FixedRandom(fraction)) == seconds
-    assert engine.backoff_seconds(1, config=config, rng=FixedRandom(0.5),
+    assert outcomes.backoff_seconds(1, config=config, rng=FixedRandom(0.5),
                                   retry_after=90) == 90
 
 
