@@ -89,6 +89,18 @@ class Settings(BaseSettings):
     provisioning_parallel_calls: int = 4
     provisioning_grant_many_max: int = 500
 
+    # Periodic jobs run by the workers (idgov/provisioning/periodic.py): no cron needed.
+    periodic_jobs: bool = Field(
+        default=True, description="Workers (the embedded one and `idgov worker`) also run "
+        "the periodic jobs: first aggregation, scheduled reconciliation, the request sweep, "
+        "mail delivery")
+    reconcile_interval_hours: float = Field(
+        default=24, ge=0, description="Reconcile each listable application (report only) "
+        "this often; 0 disables")
+    sweep_interval_minutes: float = Field(
+        default=15, ge=0, description="Run the request sweep (escalations, expiry warnings, "
+        "expiries, task escalations) this often; 0 disables")
+
     @cached_property
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to the embedded SQLite file."""

@@ -14,7 +14,6 @@ from typing import Annotated, Any
 
 import typer
 
-from idgov.applications.crypto import CredentialCipher
 from idgov.config import get_settings
 from idgov.db.session import unit_of_work
 from idgov.errors import DomainError
@@ -39,12 +38,11 @@ def _run(application: str, *, kind: str, remediate: bool) -> None:
     runtime = open_runtime(settings)
     actor = Actor.system("reconciliation-cli")
     try:
-        cipher = CredentialCipher.from_file(settings.secret_key_path)
         with unit_of_work(runtime.session_factory) as session:
             application_id = service.find_application(session, key=application)
             run = service.run_for_application(
                 session, application_id=application_id, kind=kind, remediate=remediate,
-                cipher=cipher, actor=actor, clock=runtime.clock)
+                settings=settings, actor=actor, clock=runtime.clock)
             result: dict[str, Any] = {"run_id": str(run.id), "application_id":
                                       str(run.application_id), "kind": run.kind,
                                       "state": run.state, "error": run.error,

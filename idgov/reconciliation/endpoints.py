@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
-from idgov.applications.crypto import CredentialCipher
 from idgov.auth.caller import Caller
 from idgov.reconciliation import service
 from idgov.reconciliation.schemas import (
@@ -38,13 +37,6 @@ router = APIRouter(tags=["reconciliation"])
 
 Reader = Annotated[Caller, Depends(require("reconciliation:read"))]
 Writer = Annotated[Caller, Depends(require("reconciliation:write"))]
-
-
-def get_cipher(ctx: Ctx) -> CredentialCipher:
-    return CredentialCipher.from_file(ctx.settings.secret_key_path)
-
-
-Cipher = Annotated[CredentialCipher, Depends(get_cipher)]
 
 
 def _target_problem(description: str) -> dict[str, Any]:
@@ -75,25 +67,25 @@ def _answer(run: ReconciliationRun) -> RunRead | JSONResponse:
 
 @router.post("/applications/{application_id}/aggregate", status_code=201,
              response_model=RunRead, responses=RUN_RESPONSES)
-def aggregate(session: DbSession, caller: Writer, clock: ClockDep, cipher: Cipher,
+def aggregate(session: DbSession, caller: Writer, clock: ClockDep, ctx: Ctx,
               application_id: uuid.UUID) -> RunRead | JSONResponse:
     """Import the target's accounts and memberships: correlate accounts to identities,
     report orphans, record memberships nobody assigned as ``aggregation`` assignments."""
     run = service.run_for_application(session, application_id=application_id,
-                                      kind="aggregation", remediate=False, cipher=cipher,
+                                      kind="aggregation", remediate=False, settings=ctx.settings,
                                       actor=caller.actor, clock=clock)
     return _answer(run)
 
 
 @router.post("/applications/{application_id}/reconcile", status_code=201,
              response_model=RunRead, responses=RUN_RESPONSES)
-def reconcile(session: DbSession, caller: Writer, clock: ClockDep, cipher: Cipher,
+def reconcile(session: DbSession, caller: Writer, clock: ClockDep, ctx: Ctx,
               application_id: uuid.UUID, reconcile_in: ReconcileIn) -> RunRead | JSONResponse:
     """Compare the target with the desired state and store the drift; with ``remediate``,
     queue the operations that fix it."""
     run = service.run_for_application(session, application_id=application_id,
                                       kind="reconciliation",
-                                      remediate=reconcile_in.remediate, cipher=cipher,
+                                      remediate=reconcile_in.remediate, settings=ctx.settings,
                                       actor=caller.actor, clock=clock)
     return _answer(run)
 

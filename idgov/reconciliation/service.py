@@ -3,7 +3,7 @@
 Both start by reading every account and every entitlement (with its members) through the
 connector, page by page, before anything is written: a target that fails half-way changes
 nothing but the run, which ends ``failed`` with the classified error. Then the application's
-account rows are brought in line with the target (:func:`_sync_accounts`): new accounts are
+account rows are brought in line with the target (:func:`sync_accounts`): new accounts are
 correlated to identities by the application's rules, accounts gone from the target are marked
 ``deleted``. Everything else is loaded once and compared in dictionaries, so a run costs a
 fixed number of queries whatever the number of accounts.
@@ -27,249 +27,63 @@ case-insensitively; multi-valued attributes match on any value. The attribute na
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import re
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from connectors import registry
 from connectors.base import (
-    CAN_LIST_ACCOUNTS,
-    CAN_LIST_ENTITLEMENTS,
-    AccountInfo,
     Connector,
     EntitlementInfo,
-    Page,
 )
-from connectors.errors import ConnectorError, DataError
-from idgov.applications.crypto import CredentialCipher
-from idgov.applications.service import decrypt_credentials
+from connectors.errors import ConnectorError
 from idgov.assignments import service as assignments
 from idgov.audit.service import record, snapshot
 from idgov.catalog import service as catalog
 from idgov.catalog.schemas import EntitlementCreate
 from idgov.clock import Clock
+from idgov.config import Settings
 from idgov.db.repository import Page as DbPage
 from idgov.db.repository import get_or_404, paginate
-from idgov.errors import Conflict, FieldError, InvalidInput, NotFound
+from idgov.errors import Conflict, InvalidInput, NotFound
 from idgov.models.application import Account, Application
 from idgov.models.catalog import Entitlement
 from idgov.models.provisioning import (
-    DRIFT_KINDS,
     DriftItem,
     ProvisioningOperation,
     ReconciliationRun,
 )
 from idgov.provisioning import accounts as provisioning_accounts
+from idgov.provisioning.connections import Target, build_connector
 from idgov.provisioning.ordering import next_ordinal
 from idgov.reconciliation import repository
-from idgov.reconciliation.repository import IdentityRow
 from idgov.reconciliation.schemas import DriftFilter, RunFilter
+from idgov.reconciliation.targets import (
+    Memberships,
+    Synced,
+    check_capabilities,
+    correlation_rules,
+    count_kinds,
+    norm_native,
+    orphan_items,
+    read_memberships,
+    read_target,
+    sync_accounts,
+)
 from idgov.types import Actor
 
-T = TypeVar("T")
-
-PAGE_SIZE = 500
 ALREADY_PRESENT = "already present on the target (aggregation)"
 INACTIVE_STATES = frozenset({"suspended", "terminated"})
 ENTITLEMENT_KINDS = ("group", "role", "app_role")
-
-_LDAP_LIKE: tuple[tuple[str, str], ...] = (
-    ("employeeNumber", "employee_id"), ("mail", "email"), ("uid", "attributes.uid"))
-DEFAULT_CORRELATION: dict[str, tuple[tuple[str, str], ...]] = {
-    "ldap": _LDAP_LIKE,
-    "memory": _LDAP_LIKE,
-    "manual": _LDAP_LIKE,
-    "entra": (("employeeId", "employee_id"), ("mail", "email"),
-              ("userPrincipalName", "email")),
-    "keycloak": (("employeeNumber", "employee_id"), ("email", "email"),
-                 ("username", "attributes.uid")),
-}
-CORRELATION_FIELDS = ("employee_id", "email")
 
 # Remediation order within one identity (ordinals are handed out in this order): an account
 # exists (and is enabled) before its memberships change; a disable comes last.
 _ACTION_ORDER = {"create_account": 0, "enable_account": 1, "grant": 2, "revoke": 3,
                  "disable_account": 4}
-
-
-# --- correlation rules -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CorrelationRule:
-    attribute: str
-    identity_field: str
-
-    @property
-    def label(self) -> str:
-        return f"{self.attribute}->{self.identity_field}"
-
-
-def correlation_rules(application: Application) -> list[CorrelationRule]:
-    """The application's rules (``settings["correlation"]``), else its kind's defaults.
-
-    Raises InvalidInput naming each malformed rule.
-    """
-    raw = (application.settings or {}).get("correlation")
-    if raw is None:
-        pairs = DEFAULT_CORRELATION.get(application.connector_kind, _LDAP_LIKE)
-        return [CorrelationRule(a, f) for a, f in pairs]
-    errors: list[FieldError] = []
-    rules: list[CorrelationRule] = []
-    if not isinstance(raw, list) or not raw:
-        raise InvalidInput("settings.correlation must be a non-empty list of rules",
-                           errors=[FieldError("settings.correlation", "a non-empty list")])
-    for i, item in enumerate(raw):
-        where = f"settings.correlation[{i}]"
-        if not isinstance(item, dict):
-            errors.append(FieldError(where, "a rule is {attribute, identity_field}"))
-            continue
-        attribute, target = item.get("attribute"), item.get("identity_field")
-        if not isinstance(attribute, str) or not attribute.strip():
-            errors.append(FieldError(f"{where}.attribute", "the target attribute to read"))
-        ok_field = isinstance(target, str) and (
-            target in CORRELATION_FIELDS
-            or (target.startswith("attributes.") and len(target) > len("attributes.")))
-        if not ok_field:
-            errors.append(FieldError(f"{where}.identity_field",
-                                     "one of employee_id, email, attributes.<key>"))
-        if isinstance(attribute, str) and isinstance(target, str) and ok_field \
-                and attribute.strip():
-            rules.append(CorrelationRule(attribute.strip(), target))
-    if errors:
-        raise InvalidInput(f"the correlation rules of {application.name} are invalid",
-                           errors=errors)
-    return rules
-
-
-def _norm(value: Any) -> str:
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    return str(value).strip().casefold()
-
-
-def _norm_native(native_id: str) -> str:
-    """A native id as compared: case and blanks around DN separators ignored (LDAP DNs are
-    case-insensitive; object ids of other targets are unaffected)."""
-    return re.sub(r"\s*([,=+])\s*", r"\1", native_id.strip()).casefold()
-
-
-_AMBIGUOUS = uuid.UUID(int=0)
-
-
-def _identity_value(person: IdentityRow, identity_field: str) -> Any:
-    if identity_field.startswith("attributes."):
-        value: Any = person.attributes or {}
-        for part in identity_field.removeprefix("attributes.").split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        return value
-    return getattr(person, identity_field)
-
-
-def _identity_maps(people: Sequence[IdentityRow],
-                   rules: Sequence[CorrelationRule]) -> dict[str, dict[str, uuid.UUID]]:
-    """identity field -> normalised value -> identity id (``_AMBIGUOUS`` when shared)."""
-    maps: dict[str, dict[str, uuid.UUID]] = {}
-    for identity_field in {r.identity_field for r in rules}:
-        found: dict[str, uuid.UUID] = {}
-        for person in people:
-            value = _identity_value(person, identity_field)
-            values = value if isinstance(value, list | tuple) else [value]
-            for v in values:
-                if v is None or _norm(v) == "":
-                    continue
-                key = _norm(v)
-                found[key] = person.id if found.get(key, person.id) == person.id else _AMBIGUOUS
-        maps[identity_field] = found
-    return maps
-
-
-def _attribute_values(info: AccountInfo, name: str) -> list[Any]:
-    attributes = info.attributes or {}
-    value = attributes.get(name)
-    if value is None:
-        wanted = name.casefold()
-        for key, candidate in attributes.items():
-            if key.casefold() == wanted:
-                value = candidate
-                break
-    if value is None and name == "username":
-        value = info.username
-    if value is None and name == "native_id":
-        value = info.native_id
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list | tuple | set | frozenset) else [value]
-
-
-def correlate(info: AccountInfo, rules: Sequence[CorrelationRule],
-              maps: Mapping[str, Mapping[str, uuid.UUID]]
-              ) -> tuple[uuid.UUID | None, CorrelationRule | None, str]:
-    """(identity id, the rule that matched, why not) for one account."""
-    ambiguous: list[str] = []
-    for rule in rules:
-        candidates = {maps[rule.identity_field].get(_norm(v))
-                      for v in _attribute_values(info, rule.attribute) if _norm(v)}
-        candidates.discard(None)
-        if _AMBIGUOUS in candidates or len(candidates) > 1:
-            ambiguous.append(rule.label)
-            continue
-        if candidates:
-            identity_id = candidates.pop()
-            assert identity_id is not None
-            return identity_id, rule, ""
-    if ambiguous:
-        return None, None, "ambiguous: several identities match " + ", ".join(ambiguous)
-    return None, None, "no correlation rule matched"
-
-
-# --- reading the target ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TargetState:
-    """Everything a connector listed."""
-
-    accounts: list[AccountInfo]
-    entitlements: list[EntitlementInfo]
-
-
-def _walk(list_page: Callable[..., Page[T]], what: str) -> list[T]:
-    found: list[T] = []
-    cursor: str | None = None
-    seen: set[str] = set()
-    while True:
-        page = list_page(cursor=cursor, page_size=PAGE_SIZE)
-        found.extend(page.items)
-        if page.next_cursor is None:
-            return found
-        if page.next_cursor in seen:
-            raise DataError(f"the target repeated a cursor while listing {what}")
-        seen.add(page.next_cursor)
-        cursor = page.next_cursor
-
-
-def read_target(connector: Connector) -> TargetState:
-    """Every account and every entitlement with its members, all pages."""
-    return TargetState(accounts=_walk(connector.list_accounts, "accounts"),
-                       entitlements=_walk(connector.list_entitlements, "entitlements"))
-
-
-def _check_capabilities(application: Application, connector: Connector) -> None:
-    missing = [c for c in (CAN_LIST_ACCOUNTS, CAN_LIST_ENTITLEMENTS)
-               if c not in connector.capabilities]
-    if missing:
-        raise Conflict(f"the {application.connector_kind} connector of {application.name} "
-                       f"cannot {' and '.join(m.replace('_', ' ') for m in missing)}: "
-                       "nothing to aggregate or reconcile",
-                       missing_capabilities=missing)
 
 
 # --- runs ------------------------------------------------------------------------------------
@@ -324,187 +138,6 @@ def _finish(session: Session, run: ReconciliationRun, *, counts: dict[str, Any],
            object_id=run.id, clock=clock, after=snapshot(run))
 
 
-# --- accounts --------------------------------------------------------------------------------
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, str | bool | int | float):
-        return value
-    if isinstance(value, bytes):
-        try:
-            return value.decode("utf-8")
-        except UnicodeDecodeError:
-            return "base64:" + base64.b64encode(value).decode("ascii")
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        items = [_jsonable(v) for v in value]
-        return sorted(items, key=str) if isinstance(value, set | frozenset) else items
-    return str(value)
-
-
-@dataclass
-class _Synced:
-    """The application's accounts after the sync, as the run needs them."""
-
-    on_target: dict[str, Account]                     # normalised native id -> row
-    orphans: dict[str, str] = field(default_factory=dict)  # normalised native id -> reason
-    states: dict[uuid.UUID, str] = field(default_factory=dict)  # identity -> lifecycle
-    counts: dict[str, Any] = field(default_factory=dict)
-
-
-def _sync_accounts(session: Session, *, application: Application,
-                   target: Sequence[AccountInfo], rules: Sequence[CorrelationRule],
-                   run: ReconciliationRun, actor: Actor, clock: Clock) -> _Synced:
-    """Create, update and correlate the application's account rows from the target; mark
-    rows whose account is gone ``deleted``. Audited per account that changed."""
-    now = clock.now()
-    existing = {_norm_native(a.native_id): a for a in repository.accounts_of(session,
-                                                                             application.id)}
-    people = repository.identities(
-        session, with_attributes=any(r.identity_field.startswith("attributes.")
-                                     for r in rules))
-    maps = _identity_maps(people, rules)
-    # An identity has at most one primary account per application (whatever its status).
-    taken = {a.identity_id: a for a in existing.values()
-             if a.identity_id is not None and a.account_type == "primary"}
-    synced = _Synced(on_target={}, states={p.id: p.lifecycle_state for p in people})
-    created: list[tuple[Account, CorrelationRule | None]] = []
-    changed: list[tuple[Account, dict[str, Any], CorrelationRule | None]] = []
-    by_rule: dict[str, int] = {}
-
-    def link(row: Account, info: AccountInfo) -> tuple[CorrelationRule | None, str]:
-        identity_id, rule, reason = correlate(info, rules, maps)
-        if identity_id is None:
-            return None, reason
-        holder = taken.get(identity_id)
-        if holder is not None and holder is not row:
-            return None, (f"correlates by {rule.label if rule else '?'} to an identity that "
-                          f"already has account {holder.native_id}")
-        row.identity_id = identity_id
-        taken[identity_id] = row
-        assert rule is not None
-        by_rule[rule.attribute] = by_rule.get(rule.attribute, 0) + 1
-        return rule, ""
-
-    for info in sorted(target, key=lambda a: a.native_id):
-        key = _norm_native(info.native_id)
-        if key in synced.on_target:
-            continue  # listed twice
-        status = "active" if info.enabled else "disabled"
-        attributes = _jsonable(dict(info.attributes or {}))
-        username = (info.username or "")[:320] or None
-        row = existing.get(key)
-        reason = ""
-        if row is None:
-            row = Account(id=uuid.uuid4(), application_id=application.id,
-                          native_id=info.native_id[:500], username=username,
-                          account_type="primary", identity_id=None, status=status,
-                          attributes=attributes, created_at=now, updated_at=now)
-            rule, reason = link(row, info)
-            session.add(row)
-            created.append((row, rule))
-        else:
-            unlinked = (row.identity_id is None and row.owner_id is None
-                        and row.account_type == "primary")
-            differs = (row.status, row.username, row.attributes) != (status, username,
-                                                                     attributes)
-            if unlinked or differs:
-                before = snapshot(row)
-                rule = None
-                if unlinked:
-                    rule, reason = link(row, info)
-                row.status, row.username, row.attributes = status, username, attributes
-                if snapshot(row) != before:
-                    row.updated_at = now
-                    changed.append((row, before, rule))
-        synced.on_target[key] = row
-        if row.identity_id is None and row.owner_id is None:
-            synced.orphans[key] = reason or "no correlation rule matched"
-    for key, row in existing.items():
-        if key not in synced.on_target and row.status != "deleted":
-            before = snapshot(row)
-            row.status = "deleted"
-            row.updated_at = now
-            changed.append((row, before, None))
-    session.flush()
-    context = {"run_id": str(run.id)}
-    for row, rule in created:
-        record(session, actor=actor, action="account.create", object_type="account",
-               object_id=row.id, clock=clock, after=snapshot(row),
-               context=context | ({"correlated_by": rule.label} if rule else {}))
-    for row, before, rule in changed:
-        record(session, actor=actor, action="account.update", object_type="account",
-               object_id=row.id, clock=clock, before=before, after=snapshot(row),
-               context=context | ({"correlated_by": rule.label} if rule else {}))
-    synced.counts = {
-        "accounts": len(synced.on_target),
-        "accounts_created": len(created),
-        "accounts_updated": sum(1 for r, _b, _r in changed if r.status != "deleted"),
-        "accounts_gone": sum(1 for r, _b, _r in changed if r.status == "deleted"),
-        "correlated": sum(1 for a in synced.on_target.values() if a.identity_id is not None),
-        "correlated_now_by": dict(sorted(by_rule.items())),
-    }
-    return synced
-
-
-# --- memberships -----------------------------------------------------------------------------
-
-
-@dataclass
-class _Memberships:
-    """The target's memberships of entitlements the catalog knows, by account."""
-
-    pairs: list[tuple[Account, Entitlement]]
-    by_account: dict[str, list[str]]     # normalised account native id -> entitlement ids
-    unknown_entitlements: list[EntitlementInfo]
-    foreign_members: int
-
-
-def _memberships(target: Sequence[EntitlementInfo], known: Mapping[str, Entitlement],
-                 synced: _Synced) -> _Memberships:
-    result = _Memberships(pairs=[], by_account={}, unknown_entitlements=[], foreign_members=0)
-    seen: set[tuple[uuid.UUID, uuid.UUID]] = set()
-    for info in sorted(target, key=lambda e: e.native_id):
-        entitlement = known.get(_norm_native(info.native_id))
-        if entitlement is None:
-            result.unknown_entitlements.append(info)
-        for member in sorted(info.members):
-            key = _norm_native(member)
-            account = synced.on_target.get(key)
-            if account is None:
-                result.foreign_members += 1  # a nested group, or an entry that is no account
-                continue
-            result.by_account.setdefault(key, []).append(info.native_id)
-            if entitlement is not None and (account.id, entitlement.id) not in seen:
-                seen.add((account.id, entitlement.id))
-                result.pairs.append((account, entitlement))
-    return result
-
-
-def _orphan_items(run: ReconciliationRun, synced: _Synced,
-                  memberships: _Memberships) -> list[DriftItem]:
-    items = []
-    for key, reason in sorted(synced.orphans.items()):
-        account = synced.on_target[key]
-        items.append(DriftItem(
-            id=uuid.uuid4(), run_id=run.id, kind="orphan_account",
-            account_native_id=account.native_id, account_id=account.id,
-            detail={"username": account.username, "status": account.status,
-                    "reason": reason,
-                    "entitlements": sorted(memberships.by_account.get(key, []))}))
-    return items
-
-
-def _count_kinds(items: Iterable[DriftItem]) -> dict[str, int]:
-    counts = dict.fromkeys(DRIFT_KINDS, 0)
-    for item in items:
-        counts[item.kind] += 1
-    return counts
-
-
 # --- aggregation -----------------------------------------------------------------------------
 
 
@@ -514,7 +147,7 @@ def _import_entitlements(session: Session, *, application: Application,
     """Add the target's entitlements the catalog lacks, not requestable until reviewed."""
     made = 0
     for info in unknown:
-        key = _norm_native(info.native_id)
+        key = norm_native(info.native_id)
         if key in known or not info.native_id.strip():
             continue
         entitlement = catalog.create_entitlement(session, entitlement_in=EntitlementCreate(
@@ -561,7 +194,7 @@ def aggregate(session: Session, *, application_id: uuid.UUID, connector: Connect
     """
     application = get_or_404(session, Application, application_id, what="application")
     rules = correlation_rules(application)
-    _check_capabilities(application, connector)
+    check_capabilities(application, connector)
     run = _start(session, application=application, kind="aggregation", remediate=False,
                  actor=actor, clock=clock)
     try:
@@ -569,15 +202,15 @@ def aggregate(session: Session, *, application_id: uuid.UUID, connector: Connect
     except ConnectorError as error:
         _finish(session, run, counts={}, actor=actor, clock=clock, error=error)
         return run
-    synced = _sync_accounts(session, application=application, target=target.accounts,
+    synced = sync_accounts(session, application=application, target=target.accounts,
                             rules=rules, run=run, actor=actor, clock=clock)
-    known = {_norm_native(e.native_id): e for e in repository.entitlements_of(session,
+    known = {norm_native(e.native_id): e for e in repository.entitlements_of(session,
                                                                               application.id)}
-    first = _memberships(target.entitlements, known, synced)
+    first = read_memberships(target.entitlements, known, synced)
     created_entitlements = _import_entitlements(
         session, application=application, unknown=first.unknown_entitlements, known=known,
         actor=actor, clock=clock)
-    memberships = (_memberships(target.entitlements, known, synced)
+    memberships = (read_memberships(target.entitlements, known, synced)
                    if created_entitlements else first)
     now = clock.now()
     held = repository.holdings(session, application_id=application.id, at=now)
@@ -610,7 +243,7 @@ def aggregate(session: Session, *, application_id: uuid.UUID, connector: Connect
         live.add(pair)
         made.append(assignment.id)
     closed = _close_as_present(session, made, actor=actor, clock=clock)
-    items = _orphan_items(run, synced, memberships)
+    items = orphan_items(run, synced, memberships)
     session.add_all(items)
     counts: dict[str, Any] = {
         **synced.counts,
@@ -655,13 +288,13 @@ def _drift(run: ReconciliationRun, kind: str, *, account: Account | None = None,
                      detail={k: v for k, v in detail.items() if v is not None})
 
 
-def _find_drift(run: ReconciliationRun, *, application: Application, synced: _Synced,
-                memberships: _Memberships,
+def _find_drift(run: ReconciliationRun, *, application: Application, synced: Synced,
+                memberships: Memberships,
                 held: set[tuple[uuid.UUID, uuid.UUID]],
                 entitlements: Mapping[uuid.UUID, Entitlement]
                 ) -> tuple[list[DriftItem], list[_Fix], int]:
     """Every difference, and the fix of each that remediation may queue."""
-    items = _orphan_items(run, synced, memberships)
+    items = orphan_items(run, synced, memberships)
     fixes: list[_Fix] = []
     states = synced.states
     account_of: dict[uuid.UUID, Account] = {}
@@ -809,7 +442,7 @@ def reconcile(session: Session, *, application_id: uuid.UUID, connector: Connect
     """
     application = get_or_404(session, Application, application_id, what="application")
     rules = correlation_rules(application)
-    _check_capabilities(application, connector)
+    check_capabilities(application, connector)
     run = _start(session, application=application, kind="reconciliation",
                  remediate=remediate, actor=actor, clock=clock)
     try:
@@ -817,11 +450,11 @@ def reconcile(session: Session, *, application_id: uuid.UUID, connector: Connect
     except ConnectorError as error:
         _finish(session, run, counts={}, actor=actor, clock=clock, error=error)
         return run
-    synced = _sync_accounts(session, application=application, target=target.accounts,
+    synced = sync_accounts(session, application=application, target=target.accounts,
                             rules=rules, run=run, actor=actor, clock=clock)
     catalog_rows = repository.entitlements_of(session, application.id)
-    known = {_norm_native(e.native_id): e for e in catalog_rows}
-    memberships = _memberships(target.entitlements, known, synced)
+    known = {norm_native(e.native_id): e for e in catalog_rows}
+    memberships = read_memberships(target.entitlements, known, synced)
     held = repository.holdings(session, application_id=application.id, at=clock.now())
     items, fixes, inactive_holders = _find_drift(
         run, application=application, synced=synced, memberships=memberships, held=held,
@@ -834,7 +467,7 @@ def reconcile(session: Session, *, application_id: uuid.UUID, connector: Connect
     session.add_all(items)
     counts: dict[str, Any] = {
         **synced.counts,
-        **_count_kinds(items),
+        **count_kinds(items),
         "entitlements": len(target.entitlements),
         "unknown_entitlements": len(memberships.unknown_entitlements),
         "memberships": len(memberships.pairs),
@@ -850,16 +483,18 @@ def reconcile(session: Session, *, application_id: uuid.UUID, connector: Connect
 # --- with the application's own connector (endpoints, CLI) -----------------------------------
 
 
-def _connector_for(session: Session, application: Application,
-                   cipher: CredentialCipher) -> Connector:
-    credentials = decrypt_credentials(session, application_id=application.id, cipher=cipher)
-    return registry.build(application.connector_kind, application.settings or {}, credentials)
+def connector_for(application: Application, settings: Settings) -> Connector:
+    """A fresh connector for ``application`` (credentials decrypted with the configured keys,
+    never kept or logged); the caller closes it. The one way the endpoints, the CLI and the
+    periodic jobs build one. Failures to build are connector errors (permanent: an unknown
+    kind, unreadable credentials, settings the connector refuses)."""
+    return build_connector(Target.of(application), settings)
 
 
 def run_for_application(session: Session, *, application_id: uuid.UUID, kind: str,
-                        remediate: bool, cipher: CredentialCipher, actor: Actor,
+                        remediate: bool, settings: Settings, actor: Actor,
                         clock: Clock) -> ReconciliationRun:
-    """Build the application's connector (decrypted credentials), run ``kind``
+    """Build the application's connector (:func:`connector_for`), run ``kind``
     ("aggregation" or "reconciliation"), close the connector.
 
     A connector that cannot even be built (unusable settings) ends the run ``failed`` too.
@@ -868,7 +503,7 @@ def run_for_application(session: Session, *, application_id: uuid.UUID, kind: st
     if application.connector_kind not in registry.KINDS:
         raise Conflict(f"no connector is registered for kind {application.connector_kind!r}")
     try:
-        connector = _connector_for(session, application, cipher)
+        connector = connector_for(application, settings)
     except ConnectorError as error:
         run = _start(session, application=application, kind=kind,
                      remediate=remediate and kind == "reconciliation", actor=actor,
