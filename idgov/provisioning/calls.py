@@ -5,6 +5,7 @@ operation's outcome kept apart."""
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -51,7 +52,12 @@ def run_calls(works: Sequence[Work], *, settings: Settings, cache: ConnectorCach
         capacity = max(1, int(getattr(connector, "max_concurrency", 1) or 1))
         if capacity == 1 and not any(callable(getattr(connector, m, None))
                                      for m in _TOGETHER.values()):
+            down = _Down()
             for work in items:
+                if down.is_set():
+                    work.outcome = Outcome(error=_not_tried(target))
+                    finish_now([work])
+                    continue
                 try:
                     connector = cache.get(target, settings)  # rebuilt after a failure
                 except Exception as error:
@@ -59,6 +65,7 @@ def run_calls(works: Sequence[Work], *, settings: Settings, cache: ConnectorCach
                                             else _unexpected(error, target))
                 else:
                     work.outcome = _call(connector, work, limiter=limiter)
+                down.note(work)
                 if work.outcome.error is not None and work.outcome.error.transient:
                     cache.discard(app_id)
                 finish_now([work])
@@ -66,8 +73,17 @@ def run_calls(works: Sequence[Work], *, settings: Settings, cache: ConnectorCach
         units = _units(connector, items, config=config)
         threads = min(max(1, config.parallel_calls), capacity, len(units))
 
-        def run(unit: Sequence[Work], connector: Connector = connector) -> None:
+        batch_down = _Down()
+
+        def run(unit: Sequence[Work], connector: Connector = connector,
+                down: _Down = batch_down) -> None:
+            if down.is_set():
+                for work in unit:
+                    work.outcome = Outcome(error=_not_tried(unit[0].target))
+                return
             _call_unit(connector, unit, limiter=limiter)
+            for work in unit:
+                down.note(work)
 
         if threads > 1:
             with ThreadPoolExecutor(max_workers=threads,
@@ -84,6 +100,37 @@ def run_calls(works: Sequence[Work], *, settings: Settings, cache: ConnectorCach
 
 
 _TOGETHER = {"grant": "grant_many", "revoke": "revoke_many"}
+# A target that is not there (refused, down) or timed out twice is not called again within
+# the batch: its remaining operations wait with it, instead of each paying a timeout. One
+# timeout alone may be the operation's own; the others go on.
+_TIMEOUTS_TO_STOP = 2
+
+
+class _Down:
+    """Whether the batch has stopped calling one target (shared by its call threads)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._timeouts = 0
+        self._down = False
+
+    def is_set(self) -> bool:
+        return self._down
+
+    def note(self, work: Work) -> None:
+        error = work.outcome.error if work.outcome is not None else None
+        if error is None or not error.transient:
+            return
+        with self._lock:
+            if error.category == "system_unavailable":
+                self._down = True
+            elif error.category == "timeout":
+                self._timeouts += 1
+                self._down = self._down or self._timeouts >= _TIMEOUTS_TO_STOP
+
+
+def _not_tried(target: Target) -> TargetUnavailable:
+    return TargetUnavailable(f"not tried: {target.name} did not answer earlier in this batch")
 
 
 def _units(connector: Connector, items: Sequence[Work], *,
