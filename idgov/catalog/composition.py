@@ -65,13 +65,8 @@ def include_role(session: Session, *, role_id: uuid.UUID, inclusion_in: Inclusio
     holders = capture_holders(session, role_id=parent.id, included_role_id=child_id,
                               clock=clock)
     link = RoleInclusion(parent_role_id=parent.id, child_role_id=child_id, valid_from=start)
-    session.add(link)
-    session.flush()
-    impact = record_catalog_change(session, state=holders, link_id=link.id, actor=actor,
-                                   clock=clock)
-    record(session, actor=actor, action="role.include_role", object_type="role",
-           object_id=parent.id, clock=clock, after=snapshot(link),
-           context={"impact": impact.counts()})
+    _open_link(session, link, action="role.include_role", role_id=parent.id, holders=holders,
+               actor=actor, clock=clock)
     return link
 
 
@@ -107,13 +102,8 @@ def add_entitlement(session: Session, *, role_id: uuid.UUID, link_in: RoleEntitl
                               clock=clock)
     link = RoleEntitlement(role_id=role.id, entitlement_id=link_in.entitlement_id,
                            valid_from=start)
-    session.add(link)
-    session.flush()
-    impact = record_catalog_change(session, state=holders, link_id=link.id, actor=actor,
-                                   clock=clock)
-    record(session, actor=actor, action="role.add_entitlement", object_type="role",
-           object_id=role.id, clock=clock, after=snapshot(link),
-           context={"impact": impact.counts()})
+    _open_link(session, link, action="role.add_entitlement", role_id=role.id, holders=holders,
+               actor=actor, clock=clock)
     return link
 
 
@@ -131,6 +121,18 @@ def end_entitlement(session: Session, *, role_id: uuid.UUID, entitlement_id: uui
     _end_link(session, link, reason=reason, action="role.end_entitlement", role_id=role.id,
               holders=holders, actor=actor, clock=clock)
     return link
+
+
+def _open_link(session: Session, link: RoleInclusion | RoleEntitlement, *, action: str,
+               role_id: uuid.UUID, holders: HolderState, actor: Actor, clock: Clock) -> None:
+    """Save a new composition link, record its holders' provisioning operations, audit it
+    with the impact counts."""
+    session.add(link)
+    session.flush()
+    impact = record_catalog_change(session, state=holders, link_id=link.id, actor=actor,
+                                   clock=clock)
+    record(session, actor=actor, action=action, object_type="role", object_id=role_id,
+           clock=clock, after=snapshot(link), context={"impact": impact.counts()})
 
 
 def _end_link(session: Session, link: RoleInclusion | RoleEntitlement, *, reason: str,
