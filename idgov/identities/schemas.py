@@ -19,6 +19,8 @@ class IdentityBase(StrictIn):
     family_name: str = Field(min_length=1, max_length=200)
     display_name: str | None = Field(default=None, max_length=400)
     email: EmailStr | None = None
+    user_name: str | None = Field(default=None, max_length=256,
+                                  description="Sign-in name (SCIM userName), unique")
     manager_id: uuid.UUID | None = None
     department: str | None = Field(default=None, max_length=200)
     location: str | None = Field(default=None, max_length=200)
@@ -45,6 +47,7 @@ class IdentityUpdate(StrictIn):
     family_name: str | None = Field(default=None, min_length=1, max_length=200)
     display_name: str | None = Field(default=None, max_length=400)
     email: EmailStr | None = None
+    user_name: str | None = Field(default=None, max_length=256)
     manager_id: uuid.UUID | None = None
     department: str | None = Field(default=None, max_length=200)
     location: str | None = Field(default=None, max_length=200)
@@ -66,6 +69,9 @@ class IdentityRead(ReadModel):
     family_name: str
     display_name: str
     email: str | None
+    user_name: str | None
+    external_id: str | None
+    hr_source_id: uuid.UUID | None
     manager_id: uuid.UUID | None
     department: str | None
     location: str | None

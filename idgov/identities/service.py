@@ -63,7 +63,7 @@ def _check_manager(session: Session, identity_id: uuid.UUID | None,
 
 
 def _check_unique(session: Session, *, employee_id: str | None, email: str | None,
-                  exclude: uuid.UUID | None) -> None:
+                  exclude: uuid.UUID | None, user_name: str | None = None) -> None:
     if employee_id is not None and session.scalar(
         select(Identity.id).where(Identity.employee_id == employee_id)
     ) is not None:
@@ -72,13 +72,19 @@ def _check_unique(session: Session, *, employee_id: str | None, email: str | Non
     if email and repository.count_by_email(session, email, exclude=exclude):
         raise InvalidInput("email is taken",
                            errors=[FieldError("email", "already used by another identity")])
+    taken = select(Identity.id).where(func.lower(Identity.user_name) == (user_name or "").lower())
+    if exclude is not None:
+        taken = taken.where(Identity.id != exclude)
+    if user_name and session.scalar(taken) is not None:
+        raise InvalidInput("user_name is taken",
+                           errors=[FieldError("user_name", "already used by another identity")])
 
 
 def create_identity(session: Session, *, identity_in: IdentityCreate, actor: Actor,
                     clock: Clock) -> Identity:
     """Create an identity from its HR record."""
     _check_unique(session, employee_id=identity_in.employee_id, email=identity_in.email,
-                  exclude=None)
+                  exclude=None, user_name=identity_in.user_name)
     _check_manager(session, None, identity_in.manager_id)
     data = identity_in.model_dump()
     if not data.get("display_name"):
@@ -103,8 +109,9 @@ def update_identity(session: Session, *, identity_id: uuid.UUID, identity_in: Id
         if required in changes and changes[required] is None:
             raise InvalidInput(f"{required} cannot be null",
                                errors=[FieldError(required, "cannot be null")])
-    if changes.get("email"):
-        _check_unique(session, employee_id=None, email=changes["email"], exclude=identity_id)
+    if changes.get("email") or changes.get("user_name"):
+        _check_unique(session, employee_id=None, email=changes.get("email"), exclude=identity_id,
+                      user_name=changes.get("user_name"))
     if "manager_id" in changes:
         _check_manager(session, identity_id, changes["manager_id"])
     before = accounts.identity_values(identity)

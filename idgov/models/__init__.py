@@ -15,6 +15,15 @@ from idgov.models.catalog import (
     SodRule,
     SodRuleItem,
 )
+from idgov.models.hr import (
+    BirthrightRule,
+    DayOneLink,
+    FeedChange,
+    FeedRun,
+    HrSource,
+    LifecycleEvent,
+    ReviewFlag,
+)
 from idgov.models.identity import Group, GroupMember, Identity
 from idgov.models.notifications import Notification
 from idgov.models.provisioning import (
@@ -49,13 +58,19 @@ __all__ = [
     "AuditChainHead",
     "AuditEvent",
     "Base",
+    "BirthrightRule",
+    "DayOneLink",
     "Delegation",
     "DriftItem",
     "Entitlement",
+    "FeedChange",
+    "FeedRun",
     "FulfilmentTask",
     "Group",
     "GroupMember",
+    "HrSource",
     "Identity",
+    "LifecycleEvent",
     "Notification",
     "NumberSequence",
     "PolicyRevision",
@@ -63,6 +78,7 @@ __all__ = [
     "ReconciliationRun",
     "RequestLine",
     "RequestType",
+    "ReviewFlag",
     "Role",
     "RoleEntitlement",
     "RoleInclusion",

@@ -39,6 +39,10 @@ class Assignment(IdMixin, TimestampMixin, Base):
     source: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(String(2000))
     request_line_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # The birthright rule that gave a ``birthright`` assignment (movers recompute by rule).
+    birthright_rule_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("birthright_rules.id", ondelete="RESTRICT")
+    )
     granted_by: Mapped[str | None] = mapped_column(String(400))
     valid_from: Mapped[datetime]
     valid_until: Mapped[datetime | None]

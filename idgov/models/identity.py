@@ -13,7 +13,7 @@ from idgov.db.base import Base, IdMixin, TimestampMixin
 
 LIFECYCLE_STATES = ("prehire", "active", "suspended", "terminated")
 EMPLOYMENT_TYPES = ("employee", "contractor", "intern", "temporary", "vendor")
-GROUP_KINDS = ("team", "resolution")
+GROUP_KINDS = ("team", "resolution", "organisation")
 
 
 class Identity(IdMixin, TimestampMixin, Base):
@@ -27,6 +27,8 @@ class Identity(IdMixin, TimestampMixin, Base):
         ),
         Index("ix_identities_manager_id", "manager_id"),
         Index("ix_identities_department", "department"),
+        Index("ix_identities_hr_source_id", "hr_source_id"),
+        Index("ix_identities_external_id", "external_id"),
     )
 
     employee_id: Mapped[str] = mapped_column(String(64), unique=True)
@@ -48,13 +50,24 @@ class Identity(IdMixin, TimestampMixin, Base):
     hire_date: Mapped[date | None]
     termination_date: Mapped[date | None]
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # SCIM userName (unique, case-insensitive by convention) and the client's externalId.
+    user_name: Mapped[str | None] = mapped_column(String(256), unique=True)
+    external_id: Mapped[str | None] = mapped_column(String(256))
+    # The HR source that owns this identity: a snapshot from it that omits the identity
+    # means the person has left. None for identities created by hand.
+    hr_source_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("hr_sources.id", ondelete="SET NULL")
+    )
 
 
 class Group(IdMixin, TimestampMixin, Base):
-    """A group of people: a team, or a resolution group that works failed operations."""
+    """A group of people: a team, a resolution group that works failed operations, or an
+    organisational group from HR (SCIM Groups) that birthright rules read."""
 
     __tablename__ = "groups"
-    __table_args__ = (CheckConstraint("kind IN ('team', 'resolution')", name="kind"),)
+    __table_args__ = (
+        CheckConstraint("kind IN ('team', 'resolution', 'organisation')", name="kind"),
+    )
 
     name: Mapped[str] = mapped_column(String(200), unique=True)
     kind: Mapped[str] = mapped_column(String(16), default="team")
@@ -63,6 +76,8 @@ class Group(IdMixin, TimestampMixin, Base):
     owner_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("identities.id", ondelete="SET NULL")
     )
+    # SCIM Groups are organisational groups (departments, teams) that birthright rules read.
+    external_id: Mapped[str | None] = mapped_column(String(256))
 
 
 class GroupMember(Base):

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from idgov.db.base import Base, IdMixin, TimestampMixin
 
 OPERATION_ACTIONS = ("create_account", "update_account", "enable_account", "disable_account",
-                     "delete_account", "grant", "revoke")
+                     "delete_account", "grant", "revoke", "deliver_access")
 # pending: waits for a worker; running: claimed (lease_until); retry_scheduled: a transient
 # failure, due again at next_attempt_at; failed: permanent or out of attempts, in the failed
 # queue of the resolution group; rolled_back: undone by a compensating operation.
