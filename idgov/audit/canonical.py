@@ -46,6 +46,13 @@ def canonical_bytes(record: dict[str, Any]) -> bytes:
     ).encode("utf-8")
 
 
+def jsonable_hash(record: dict[str, Any]) -> str:
+    """:func:`event_hash` of a record already made of plain JSON data (no conversion)."""
+    return hashlib.sha256(json.dumps(
+        record, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).encode("utf-8")).hexdigest()
+
+
 def event_hash(record: dict[str, Any]) -> str:
     """SHA-256 of the canonical form, hex."""
     return hashlib.sha256(canonical_bytes(record)).hexdigest()

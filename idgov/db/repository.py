@@ -6,11 +6,11 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, Table, select
 from sqlalchemy.orm import Session
 
 from idgov.errors import FieldError, InvalidInput, NotFound
@@ -86,3 +86,12 @@ def require_exists(session: Session, model: Any, object_id: uuid.UUID | None,
             f"{field_name} refers to nothing",
             errors=[FieldError(field_name, f"no {model.__tablename__.rstrip('s')} {object_id}")],
         )
+
+
+def bulk_insert(session: Session, model: Any, rows: Sequence[Mapping[str, Any]], *,
+                chunk: int = 5000) -> None:
+    """Insert ``rows`` (complete column dicts) into ``model``'s table with multi-row
+    statements: the core insert, not the ORM's per-object path (bulk work, no identity map)."""
+    table = cast(Table, model.__table__)
+    for start in range(0, len(rows), chunk):
+        session.execute(table.insert(), list(rows[start:start + chunk]))
