@@ -41,13 +41,17 @@ def same_target(*, identity_id: uuid.UUID, role_id: uuid.UUID | None,
 
 def find_overlapping(session: Session, *, identity_id: uuid.UUID, role_id: uuid.UUID | None,
                      entitlement_id: uuid.UUID | None, valid_from: datetime,
-                     valid_until: datetime | None, now: datetime) -> Assignment | None:
-    """A live assignment of the same thing to the same identity whose window overlaps."""
+                     valid_until: datetime | None, now: datetime,
+                     exclude: uuid.UUID | None = None) -> Assignment | None:
+    """A live assignment of the same thing to the same identity whose window overlaps
+    (other than ``exclude``)."""
     stmt = select(Assignment).where(
         same_target(identity_id=identity_id, role_id=role_id, entitlement_id=entitlement_id),
         not_ended(now),
         or_(Assignment.valid_until.is_(None), Assignment.valid_until > valid_from),
     )
+    if exclude is not None:
+        stmt = stmt.where(Assignment.id != exclude)
     if valid_until is not None:
         stmt = stmt.where(Assignment.valid_from < valid_until)
     return session.scalars(stmt.order_by(Assignment.valid_from).limit(1)).first()

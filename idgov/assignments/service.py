@@ -25,6 +25,7 @@ from idgov.errors import Conflict, ErrorList, FieldError, InvalidInput, NotFound
 from idgov.identities.repository import manager_chain
 from idgov.models.assignment import ASSIGNMENT_SOURCES, Assignment
 from idgov.models.catalog import Entitlement, Role
+from idgov.models.hr import BirthrightRule
 from idgov.models.identity import Identity
 from idgov.provisioning.service import record_assignment_change
 from idgov.types import Actor
@@ -33,12 +34,15 @@ EXPIRY_REASON = "time-bound grant expired"
 
 
 def _load_targets(session: Session, *, identity_id: uuid.UUID, role_id: uuid.UUID | None,
-                  entitlement_id: uuid.UUID | None, source: str,
-                  reason: str | None) -> tuple[Identity, Entitlement | None]:
+                  entitlement_id: uuid.UUID | None, source: str, reason: str | None,
+                  birthright_rule_id: uuid.UUID | None = None,
+                  ) -> tuple[Identity, Entitlement | None]:
     """Check the references and mandatory fields, reporting every bad field at once."""
     errors = ErrorList()
     if source not in ASSIGNMENT_SOURCES:
         errors.add("source", f"must be one of {', '.join(ASSIGNMENT_SOURCES)}")
+    if birthright_rule_id is not None and source != "birthright":
+        errors.add("birthright_rule_id", "only a birthright assignment names a rule")
     if not reason or not reason.strip():
         errors.add("reason", "a reason is required")
     if (role_id is None) == (entitlement_id is None):
@@ -48,6 +52,8 @@ def _load_targets(session: Session, *, identity_id: uuid.UUID, role_id: uuid.UUI
         errors.add("identity_id", f"no identity {identity_id}")
     if role_id is not None and session.get(Role, role_id) is None:
         errors.add("role_id", f"no role {role_id}")
+    if birthright_rule_id is not None and session.get(BirthrightRule, birthright_rule_id) is None:
+        errors.add("birthright_rule_id", f"no birthright rule {birthright_rule_id}")
     entitlement = session.get(Entitlement, entitlement_id) if entitlement_id else None
     if entitlement_id is not None and entitlement is None:
         errors.add("entitlement_id", f"no entitlement {entitlement_id}")
@@ -91,19 +97,21 @@ def grant(
     valid_from: datetime | None,
     valid_until: datetime | None,
     request_line_id: uuid.UUID | None = None,
+    birthright_rule_id: uuid.UUID | None = None,
     actor: Actor,
     clock: Clock,
 ) -> Assignment:
     """Assign one role or one entitlement to an identity, and audit it.
 
     ``valid_from`` defaults to now. An entitlement with a maximum duration caps
-    ``valid_until`` (and supplies it when omitted). Raises InvalidInput for dangling ids, a
-    missing reason or a bad window; Conflict for a terminated identity or when the same
-    thing is already assigned for an overlapping window.
+    ``valid_until`` (and supplies it when omitted). ``birthright_rule_id`` names the rule
+    behind a ``birthright`` assignment. Raises InvalidInput for dangling ids, a missing
+    reason or a bad window; Conflict for a terminated identity or when the same thing is
+    already assigned for an overlapping window (``extra["assignment_id"]`` names it).
     """
     identity, entitlement = _load_targets(session, identity_id=identity_id, role_id=role_id,
                                           entitlement_id=entitlement_id, source=source,
-                                          reason=reason)
+                                          reason=reason, birthright_rule_id=birthright_rule_id)
     if identity.lifecycle_state == "terminated":
         raise Conflict(f"identity {identity.employee_id} is terminated and cannot receive "
                        "new access", identity_id=str(identity_id))
@@ -120,7 +128,8 @@ def grant(
     assignment = Assignment(
         identity_id=identity_id, role_id=role_id, entitlement_id=entitlement_id,
         source=source, reason=reason.strip() if reason else reason,
-        request_line_id=request_line_id, granted_by=actor.label,
+        request_line_id=request_line_id, birthright_rule_id=birthright_rule_id,
+        granted_by=actor.label,
         valid_from=start, valid_until=until, created_at=now, updated_at=now,
     )
     session.add(assignment)
@@ -192,6 +201,97 @@ def expire(session: Session, *, assignment_id: uuid.UUID, actor: Actor,
                                     if assignment.valid_until else None))
     return _end(session, assignment, reason=EXPIRY_REASON, change="expiry", actor=actor,
                 clock=clock)
+
+
+def natural_end(session: Session, assignment: Assignment) -> datetime | None:
+    """The end an assignment has without a scheduled end: its entitlement's maximum duration
+    counted from ``valid_from``, or none."""
+    if assignment.entitlement_id is None:
+        return None
+    entitlement = session.get(Entitlement, assignment.entitlement_id)
+    if entitlement is None or not entitlement.max_duration_days:
+        return None
+    return assignment.valid_from + timedelta(days=entitlement.max_duration_days)
+
+
+def _live_or_conflict(assignment: Assignment, now: datetime) -> None:
+    if assignment.revoked_at is not None:
+        raise Conflict(f"assignment {assignment.id} already ended at "
+                       f"{assignment.revoked_at.isoformat()}")
+    if assignment.valid_until is not None and assignment.valid_until <= now:
+        raise Conflict(f"assignment {assignment.id} already expired at "
+                       f"{assignment.valid_until.isoformat()}")
+
+
+def schedule_end(session: Session, *, assignment_id: uuid.UUID, at: datetime, reason: str,
+                 actor: Actor, clock: Clock) -> Assignment:
+    """Make an assignment end at ``at`` (a mover's grace period), and audit it.
+
+    Nothing is provisioned now: the expiry sweep (``idgov.requests.tasks.expire_grants``)
+    ends the assignment once ``at`` has passed and records the revoke operations then.
+    Scheduling the end it already has changes nothing. Raises NotFound for an unknown id,
+    InvalidInput without a reason or when ``at`` is not in the future (or not after
+    ``valid_from``), Conflict when the assignment has ended or already ends before ``at``.
+    """
+    errors = ErrorList()
+    if not reason or not reason.strip():
+        errors.add("reason", "a reason is required")
+    now = clock.now()
+    if at <= now:
+        errors.add("at", "must be in the future")
+    errors.raise_if_any("the end cannot be scheduled")
+    assignment = get_or_404(session, Assignment, assignment_id, what="assignment")
+    _live_or_conflict(assignment, now)
+    if assignment.valid_until is not None and assignment.valid_until <= at:
+        if assignment.valid_until == at:
+            return assignment
+        raise Conflict(f"assignment {assignment_id} already ends earlier, at "
+                       f"{assignment.valid_until.isoformat()}",
+                       valid_until=assignment.valid_until.isoformat())
+    if at <= assignment.valid_from:
+        raise InvalidInput("the assignment would end before it starts",
+                           errors=[FieldError("at", "must be after valid_from")])
+    before = snapshot(assignment)
+    assignment.valid_until = at
+    assignment.updated_at = now
+    session.flush()
+    record(session, actor=actor, action="assignment.schedule_end", object_type="assignment",
+           object_id=assignment.id, clock=clock, before=before, after=snapshot(assignment),
+           context={"reason": reason.strip()})
+    return assignment
+
+
+def clear_end(session: Session, *, assignment_id: uuid.UUID, actor: Actor,
+              clock: Clock) -> Assignment:
+    """Take back an end set by :func:`schedule_end`, and audit it.
+
+    The assignment gets back its natural end: none, or its entitlement's maximum duration
+    from ``valid_from`` (an end chosen when it was granted is not remembered: schedule_end
+    is meant for open-ended grants such as birthright access). Raises NotFound for an
+    unknown id; Conflict when it has ended, has no end to take back, or when another live
+    assignment of the same thing starts before the natural end (it would overlap).
+    """
+    assignment = get_or_404(session, Assignment, assignment_id, what="assignment")
+    now = clock.now()
+    _live_or_conflict(assignment, now)
+    natural = natural_end(session, assignment)
+    if assignment.valid_until is None or (natural is not None
+                                          and assignment.valid_until >= natural):
+        raise Conflict(f"assignment {assignment_id} has no scheduled end to clear")
+    later = repository.find_overlapping(
+        session, identity_id=assignment.identity_id, role_id=assignment.role_id,
+        entitlement_id=assignment.entitlement_id, valid_from=assignment.valid_from,
+        valid_until=natural, now=now, exclude=assignment.id)
+    if later is not None:
+        raise Conflict(f"assignment {later.id} of the same thing follows this one: its end "
+                       "stays", assignment_id=str(later.id))
+    before = snapshot(assignment)
+    assignment.valid_until = natural
+    assignment.updated_at = now
+    session.flush()
+    record(session, actor=actor, action="assignment.clear_end", object_type="assignment",
+           object_id=assignment.id, clock=clock, before=before, after=snapshot(assignment))
+    return assignment
 
 
 def set_last_certified(session: Session, *, assignment_id: uuid.UUID, at: datetime, by: str,

@@ -1,0 +1,1 @@
+"""Birthright rules: roles and entitlements given by HR attributes."""
