@@ -9,9 +9,9 @@ import nothing of ``idgov``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 T = TypeVar("T")
@@ -31,6 +31,16 @@ MANUAL = "manual"
 ALL_CAPABILITIES = frozenset({CAN_CREATE, CAN_UPDATE, CAN_ENABLE_DISABLE, CAN_DELETE,
                               CAN_GRANT, CAN_LIST_ACCOUNTS, CAN_LIST_ENTITLEMENTS,
                               CAN_LAST_SIGN_IN})
+
+# First access (optional, beyond the Connector protocol; each has its small protocol below).
+# The target emails the person a link to set up their own credentials (Keycloak's required
+# actions by email).
+CAN_ACTIVATION_EMAIL = "activation_email"
+# The target issues a temporary access pass for the person's first sign-in (Entra ID).
+CAN_TEMPORARY_ACCESS = "temporary_access_pass"
+# The target takes a password chosen by the person (LDAP userPassword).
+CAN_SET_PASSWORD = "set_password"  # noqa: S105 (a capability's name)
+FIRST_ACCESS_CAPABILITIES = (CAN_ACTIVATION_EMAIL, CAN_TEMPORARY_ACCESS, CAN_SET_PASSWORD)
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,22 @@ class Page(Generic[T]):
 
     items: tuple[T, ...]
     next_cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class TemporaryAccessPass:
+    """A temporary access pass a target issued: the secret ``value`` (never logged nor
+    stored; shown once to the person it is for), when it starts and how long it lasts."""
+
+    value: str = field(repr=False)
+    starts_at: datetime
+    lifetime_minutes: int
+    usable_once: bool
+    method_id: str = ""
+
+    @property
+    def expires_at(self) -> datetime:
+        return self.starts_at + timedelta(minutes=self.lifetime_minutes)
 
 
 @runtime_checkable
@@ -131,3 +157,50 @@ class Connector(Protocol):
     def close(self) -> None:
         """Release connections and pools."""
         ...
+
+
+@runtime_checkable
+class ActivationEmail(Protocol):
+    """Capability ``activation_email``: the target itself emails the person a link to set up
+    their credentials (their email address must be on the account)."""
+
+    def send_activation_email(self, ref: AccountRef, *, lifespan_seconds: int,
+                              actions: Sequence[str] | None = None) -> None:
+        """Email the account's owner a link, valid ``lifespan_seconds``, to complete
+        ``actions`` (None: the connector's configured ones). DataError when the account has
+        no email address or does not exist."""
+        ...
+
+
+@runtime_checkable
+class TemporaryAccess(Protocol):
+    """Capability ``temporary_access_pass``: the target issues a time-limited pass for a
+    first sign-in."""
+
+    def issue_temporary_access_pass(self, ref: AccountRef, *, lifetime_minutes: int,
+                                    usable_once: bool,
+                                    starts_at: datetime | None = None) -> TemporaryAccessPass:
+        """A new pass for the account (any earlier pass of the account is replaced)."""
+        ...
+
+
+@runtime_checkable
+class PasswordSetter(Protocol):
+    """Capability ``set_password``: the target takes a password the person chose."""
+
+    def set_password(self, ref: AccountRef, password: str) -> None:
+        """Replace the account's password (stored the target's way, e.g. salted hash)."""
+        ...
+
+
+def first_access_method(connector: Connector) -> str | None:
+    """How first access reaches a person on this connector's target: its own email
+    (``activation_email``), else a pass or a password the person receives through a one-time
+    link (``temporary_access_pass``, ``set_password``); None when it has no such way."""
+    checks: tuple[tuple[str, type[Any]], ...] = (
+        (CAN_ACTIVATION_EMAIL, ActivationEmail), (CAN_TEMPORARY_ACCESS, TemporaryAccess),
+        (CAN_SET_PASSWORD, PasswordSetter))
+    for capability, protocol in checks:
+        if capability in connector.capabilities and isinstance(connector, protocol):
+            return capability
+    return None

@@ -14,20 +14,27 @@ inject faults through :class:`MemoryTarget`::
 
 Every call is logged in ``target.calls`` with its outcome, so a test can assert that
 nothing was done twice.
+
+First access: the connector sets passwords (``set_password``, declared by default) and, when
+``settings["capabilities"]`` names them, sends activation emails (``activation_email``) and
+issues temporary access passes (``temporary_access_pass``). The target keeps what it was given
+for tests to read (``check_password``, ``activation_emails``, ``access_passes``): it is a fake.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import secrets
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 
 from connectors.base import (
     ALL_CAPABILITIES,
+    CAN_ACTIVATION_EMAIL,
     CAN_CREATE,
     CAN_DELETE,
     CAN_ENABLE_DISABLE,
@@ -35,12 +42,16 @@ from connectors.base import (
     CAN_LAST_SIGN_IN,
     CAN_LIST_ACCOUNTS,
     CAN_LIST_ENTITLEMENTS,
+    CAN_SET_PASSWORD,
+    CAN_TEMPORARY_ACCESS,
     CAN_UPDATE,
+    FIRST_ACCESS_CAPABILITIES,
     AccountInfo,
     AccountRef,
     AccountSpec,
     EntitlementInfo,
     Page,
+    TemporaryAccessPass,
 )
 from connectors.errors import (
     AuthenticationFailed,
@@ -143,6 +154,9 @@ class MemoryTarget:
             self.calls: list[Call] = []
             self.down = False
             self.expected_password: str | None = None
+            self.passwords: dict[str, str] = {}  # native id -> password (a fake keeps it)
+            self.activation_emails: list[dict[str, Any]] = []
+            self.access_passes: dict[str, TemporaryAccessPass] = {}
             self._faults: list[_Fault] = []
             self._sequence = 0
 
@@ -207,6 +221,12 @@ class MemoryTarget:
             found = self._by_username(username)
             return found.info() if found else None
 
+    def check_password(self, username: str, password: str) -> bool:
+        """Whether ``password`` is the one set on the account called ``username``."""
+        with self.lock:
+            found = self._by_username(username)
+            return found is not None and self.passwords.get(found.native_id) == password
+
     def members(self, entitlement: str) -> set[str]:
         with self.lock:
             return set(self.entitlements[entitlement].members)
@@ -259,13 +279,18 @@ def _page(items: Iterable[tuple[str, T]], cursor: str | None, page_size: int) ->
                 next_cursor=_encode_cursor(chunk[-1][0]) if more else None)
 
 
+# What a memory connector declares unless its settings say otherwise.
+DEFAULT_CAPABILITIES = ALL_CAPABILITIES | {CAN_SET_PASSWORD}
+KNOWN_CAPABILITIES = ALL_CAPABILITIES | frozenset(FIRST_ACCESS_CAPABILITIES)
+
+
 class MemoryConnector:
     """A connector to a :class:`MemoryTarget`.
 
     Settings: ``target`` (the target's name, default ``"default"``), ``capabilities``
-    (optional list restricting the declared capabilities), ``identifying_attributes``
-    (default employeeNumber and mail), ``expected_password`` (used when the target sets
-    none). Credentials: ``{"password": ...}``.
+    (optional list of the declared capabilities, default :data:`DEFAULT_CAPABILITIES`),
+    ``identifying_attributes`` (default employeeNumber and mail), ``expected_password``
+    (used when the target sets none). Credentials: ``{"password": ...}``.
     """
 
     kind = "memory"
@@ -274,7 +299,7 @@ class MemoryConnector:
         self.target = MemoryTarget.get(str(settings.get("target", "default")))
         wanted = settings.get("capabilities")
         self.capabilities: frozenset[str] = (
-            ALL_CAPABILITIES if wanted is None else ALL_CAPABILITIES & frozenset(wanted))
+            DEFAULT_CAPABILITIES if wanted is None else KNOWN_CAPABILITIES & frozenset(wanted))
         self._identifying = tuple(settings.get("identifying_attributes",
                                                IDENTIFYING_ATTRIBUTES))
         self._settings_password = settings.get("expected_password")
@@ -374,6 +399,47 @@ class MemoryConnector:
 
     def close(self) -> None:
         """Nothing to release."""
+
+    # ---- first access -----------------------------------------------------------------------
+
+    def set_password(self, ref: AccountRef, password: str) -> None:
+        def effect() -> None:
+            if not password:
+                raise DataError("an empty password is refused")
+            self.target.passwords[self._account(ref).native_id] = password
+
+        self._run("set_password", (ref.native_id,), CAN_SET_PASSWORD, effect)
+
+    def send_activation_email(self, ref: AccountRef, *, lifespan_seconds: int,
+                              actions: Sequence[str] | None = None) -> None:
+        def effect() -> None:
+            account = self._account(ref)
+            email = account.attributes.get("mail") or account.attributes.get("email")
+            if not email:
+                raise DataError(f"account {account.username!r} has no email address")
+            self.target.activation_emails.append({
+                "native_id": account.native_id, "email": str(email),
+                "actions": list(actions or ("UPDATE_PASSWORD",)),
+                "lifespan_seconds": lifespan_seconds})
+
+        self._run("send_activation_email", (ref.native_id,), CAN_ACTIVATION_EMAIL, effect)
+
+    def issue_temporary_access_pass(self, ref: AccountRef, *, lifetime_minutes: int,
+                                    usable_once: bool,
+                                    starts_at: datetime | None = None) -> TemporaryAccessPass:
+        def effect() -> TemporaryAccessPass:
+            account = self._account(ref)
+            if not 10 <= lifetime_minutes <= 43200:
+                raise DataError("lifetime_minutes must be between 10 and 43200")
+            issued = TemporaryAccessPass(
+                value=base64.b32encode(secrets.token_bytes(10)).decode("ascii"),
+                starts_at=starts_at or datetime.now(UTC), lifetime_minutes=lifetime_minutes,
+                usable_once=usable_once, method_id=self.target._next_id())
+            self.target.access_passes[account.native_id] = issued
+            return issued
+
+        return self._run("issue_temporary_access_pass", (ref.native_id,),
+                         CAN_TEMPORARY_ACCESS, effect)
 
     # ---- internals --------------------------------------------------------------------------
 

@@ -15,23 +15,29 @@
   send many changes in ``$batch`` calls of 20 and report one :class:`BatchResult` per item
   (each sub-request succeeds, fails or is throttled on its own). Callers look for them with
   ``getattr(connector, "grant_many", None)``.
+- First access (``temporary_access_pass``): :meth:`EntraConnector.issue_temporary_access_pass`
+  replaces any pass the user has (a user holds one at a time) with a new one
+  (``POST /users/{id}/authentication/temporaryAccessPassMethods``, permission
+  UserAuthenticationMethod.ReadWrite.All); the pass is returned once and blanked out of errors.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 from connectors.base import (
     ALL_CAPABILITIES,
+    CAN_TEMPORARY_ACCESS,
     AccountInfo,
     AccountRef,
     AccountSpec,
     EntitlementInfo,
     Page,
+    TemporaryAccessPass,
 )
 from connectors.entra.config import EntraSettings
 from connectors.entra.graph import Answer, GraphClient
@@ -75,7 +81,7 @@ class EntraConnector:
     """Microsoft Entra ID through msal and Microsoft Graph; see the module's docstring."""
 
     kind = "entra"
-    capabilities = ALL_CAPABILITIES
+    capabilities = ALL_CAPABILITIES | {CAN_TEMPORARY_ACCESS}
 
     def __init__(self, settings: Mapping[str, Any], credentials: Mapping[str, Any]) -> None:
         self._settings = EntraSettings.read(settings)
@@ -290,6 +296,35 @@ class EntraConnector:
 
     def close(self) -> None:
         self._graph.close()
+
+    # ---- first access ------------------------------------------------------------------------
+
+    def issue_temporary_access_pass(self, ref: AccountRef, *, lifetime_minutes: int,
+                                    usable_once: bool,
+                                    starts_at: datetime | None = None) -> TemporaryAccessPass:
+        """A new temporary access pass for the user, any earlier one deleted first (Graph
+        keeps one per user). DataError when Graph refuses the lifetime (outside the tenant's
+        policy, or 10..43200 minutes) or the user is absent."""
+        path = f"{self._user_path(ref)}/authentication/temporaryAccessPassMethods"
+        for method in self._all_pages(path, {}):
+            answer = self._graph.send("DELETE", self._graph.url(
+                f"{path}/{object_id(str(method['id']), 'method id')}"))
+            if answer.status >= 400 and answer.status != 404:
+                raise self._graph.error(answer, "DELETE temporaryAccessPassMethods")
+        body: dict[str, Any] = {"lifetimeInMinutes": int(lifetime_minutes),
+                                "isUsableOnce": bool(usable_once)}
+        if starts_at is not None:
+            body["startDateTime"] = starts_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        made = self._graph.call("POST", path, json=body).body
+        value = made.get("temporaryAccessPass") if isinstance(made, dict) else None
+        if not isinstance(value, str) or not value:
+            raise DataError("Graph created a temporary access pass without its value")
+        started = made.get("startDateTime") or made.get("createdDateTime")
+        return TemporaryAccessPass(
+            value=value, method_id=str(made.get("id", "")),
+            starts_at=datetime.fromisoformat(str(started)) if started else datetime.now(UTC),
+            lifetime_minutes=int(made.get("lifetimeInMinutes", lifetime_minutes)),
+            usable_once=bool(made.get("isUsableOnce", usable_once)))
 
     # ---- grants, one or many -----------------------------------------------------------------
 

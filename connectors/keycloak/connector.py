@@ -14,6 +14,8 @@ Settings::
      "ignored_realm_roles": [...],               # not listed (default: Keycloak's defaults)
      "identifying_attributes": ["email", "employeeNumber"],
      "required_actions": ["UPDATE_PASSWORD"],    # set on new users
+     "activation_actions": ["UPDATE_PASSWORD", "VERIFY_EMAIL"],  # first-access email
+     "activation_client_id": "portal", "activation_redirect_uri": "https://...",
      "max_retries": 1}
 
 Credentials: ``{"client_secret": ...}`` (and ``{"password": ...}`` for the password grant).
@@ -25,13 +27,16 @@ list reads back as its value). Entitlements are named ``group:<group id>``,
 ``realm-role:<role name>`` and ``client-role:<clientId>:<role name>``; granting one adds the
 group membership or the role mapping. Enabling and disabling set the ``enabled`` flag.
 
+First access (``activation_email``): Keycloak emails the user a link to complete required
+actions (``PUT .../users/{id}/execute-actions-email``, python-keycloak's
+``send_update_account``); Keycloak refuses (400, a DataError) a user without an email address.
+
 The service account needs the ``realm-management`` roles ``manage-users``, ``view-users``,
 ``query-groups``, ``view-realm`` and ``view-clients``.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -58,46 +63,16 @@ from connectors.errors import (
     TargetUnavailable,
     Throttled,
 )
+from connectors.keycloak.values import as_strings, error_body, first_value, normalised
 
 # The user's own fields; every other account attribute is a user attribute.
 USER_FIELDS = ("firstName", "lastName", "email", "emailVerified")
 DEFAULT_IDENTIFYING = ("email", "employeeNumber")
 GROUP, REALM_ROLE, CLIENT_ROLE = "group", "realm-role", "client-role"
+DEFAULT_ACTIVATION_ACTIONS = ("UPDATE_PASSWORD", "VERIFY_EMAIL")
 # OAuth error codes of the token endpoint that mean "these credentials are wrong".
 CREDENTIAL_ERRORS = frozenset({"invalid_client", "unauthorized_client", "invalid_grant"})
 _MISSING = object()
-
-
-def _body(payload: bytes | str | None) -> dict[str, Any]:
-    if not payload:
-        return {}
-    try:
-        parsed = json.loads(payload)
-    except (ValueError, TypeError):
-        return {}
-    return parsed if isinstance(parsed, dict) else {}
-
-
-def _first(value: Any) -> Any:
-    """A one-valued list as its value."""
-    if isinstance(value, list) and len(value) == 1:
-        return value[0]
-    return value
-
-
-def _norm(value: Any) -> Any:
-    value = _first(value)
-    if isinstance(value, list):
-        return tuple(sorted(str(v).casefold() for v in value))
-    if isinstance(value, str):
-        return value.strip().casefold()
-    return value
-
-
-def _as_strings(value: Any) -> list[str]:
-    if isinstance(value, list | tuple | set | frozenset):
-        return [str(v) for v in value]
-    return [str(value)]
 
 
 class KeycloakConnector:
@@ -106,7 +81,7 @@ class KeycloakConnector:
     kind = "keycloak"
     capabilities = frozenset({base.CAN_CREATE, base.CAN_UPDATE, base.CAN_ENABLE_DISABLE,
                               base.CAN_DELETE, base.CAN_GRANT, base.CAN_LIST_ACCOUNTS,
-                              base.CAN_LIST_ENTITLEMENTS})
+                              base.CAN_LIST_ENTITLEMENTS, base.CAN_ACTIVATION_EMAIL})
 
     def __init__(self, settings: Mapping[str, Any], credentials: Mapping[str, Any]) -> None:
         for name in ("server_url", "realm", "client_id"):
@@ -124,6 +99,10 @@ class KeycloakConnector:
             "offline_access", "uma_authorization", f"default-roles-{self.realm.lower()}")))
         self._identifying = tuple(settings.get("identifying_attributes", DEFAULT_IDENTIFYING))
         self._required_actions = list(settings.get("required_actions", ()))
+        self._activation_actions = [str(a) for a in settings.get(
+            "activation_actions", DEFAULT_ACTIVATION_ACTIONS)]
+        self._activation_client = settings.get("activation_client_id") or None
+        self._activation_redirect = settings.get("activation_redirect_uri") or None
         self._secrets = [str(v) for v in credentials.values() if v]
         self._retry_after: float | None = None
         self._lock = threading.RLock()
@@ -189,7 +168,7 @@ class KeycloakConnector:
         return text[:300]
 
     def _message(self, exc: KeycloakError) -> str:
-        body = _body(exc.response_body)
+        body = error_body(exc.response_body)
         text = (body.get("errorMessage") or body.get("error_description")
                 or body.get("error") or body.get("message"))
         if not text:
@@ -206,7 +185,7 @@ class KeycloakConnector:
             if isinstance(cause, requests.Timeout):
                 return TargetTimeout(f"Keycloak at {self._host} did not answer in time ({what})")
             return TargetUnavailable(f"cannot reach Keycloak at {self._host} ({what})")
-        if code == 401 or _body(exc.response_body).get("error") in CREDENTIAL_ERRORS:
+        if code == 401 or error_body(exc.response_body).get("error") in CREDENTIAL_ERRORS:
             return AuthenticationFailed(
                 f"Keycloak refused the credentials of client {self.client_id!r} in realm "
                 f"{self.realm!r} ({what}: {detail or code})")
@@ -275,7 +254,7 @@ class KeycloakConnector:
             if name in USER_FIELDS:
                 payload[name] = value
             else:
-                attributes[name] = _as_strings(value)
+                attributes[name] = as_strings(value)
         if attributes:
             payload["attributes"] = attributes
         if self._required_actions:
@@ -289,7 +268,7 @@ class KeycloakConnector:
             have = self._read(user, name)
             if wanted in (None, "") or have is _MISSING or have in (None, "", []):
                 continue
-            if _norm(wanted) != _norm(have):
+            if normalised(wanted) != normalised(have):
                 raise DataError(
                     f"username {spec.username.lower()!r} is taken in Keycloak realm "
                     f"{self.realm!r} by another account (its {name} differs)")
@@ -313,7 +292,7 @@ class KeycloakConnector:
             elif value is None:
                 attributes.pop(name, None)
             else:
-                attributes[name] = _as_strings(value)
+                attributes[name] = as_strings(value)
         payload["attributes"] = attributes
         try:
             self._admin.update_user(str(user["id"]), payload)
@@ -326,7 +305,7 @@ class KeycloakConnector:
     def _info(self, user: Mapping[str, Any]) -> AccountInfo:
         attributes: dict[str, Any] = {k: user[k] for k in USER_FIELDS if k in user}
         for name, value in (user.get("attributes") or {}).items():
-            attributes[name] = _first(value)
+            attributes[name] = first_value(value)
         created = user.get("createdTimestamp")
         if isinstance(created, int):
             attributes["createdTimestamp"] = created
@@ -385,6 +364,24 @@ class KeycloakConnector:
             except KeycloakError as exc:
                 if self._status(exc) != 404:
                     raise
+
+    def send_activation_email(self, ref: AccountRef, *, lifespan_seconds: int,
+                              actions: Sequence[str] | None = None) -> None:
+        """Keycloak emails the user a link, valid ``lifespan_seconds``, to complete ``actions``
+        (default: settings ``activation_actions``). DataError for a user without an email
+        address, a disabled or absent user (Keycloak answers 400 or 404)."""
+        what = f"emailing {ref.username!r} the actions to set up the account"
+        with self._call(what):
+            try:
+                self._admin.send_update_account(
+                    user_id=ref.native_id, payload=list(actions or self._activation_actions),
+                    client_id=self._activation_client, lifespan=max(int(lifespan_seconds), 1),
+                    redirect_uri=self._activation_redirect)
+            except KeycloakError as exc:
+                if self._status(exc) == 404:
+                    raise DataError(f"account {ref.username!r} is not in Keycloak realm "
+                                    f"{self.realm!r} ({what})") from exc
+                raise
 
     # ---- entitlements ---------------------------------------------------------------------------
 

@@ -19,11 +19,12 @@ import math
 import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from ldap3 import (
     BASE,
+    HASHED_SALTED_SHA,
     LEVEL,
     MODIFY_ADD,
     MODIFY_DELETE,
@@ -36,13 +37,14 @@ from ldap3 import (
 from ldap3.core import exceptions as ldap_exc
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn, parse_dn
+from ldap3.utils.hashed import hashed
 
 from connectors import base
 from connectors.base import AccountInfo, AccountRef, AccountSpec, EntitlementInfo, Page
 from connectors.errors import ConnectorError, DataError, NotSupported
 from connectors.ldap import errors
 from connectors.ldap.config import LdapSettings, parse_settings
-from connectors.ldap.listing import PAGED_RESULTS_OID, Listing, Listings
+from connectors.ldap.listing import PAGED_RESULTS_OID, Listing, Listings, timestamp
 from connectors.ldap.pool import ConnectionPool, unbind_quietly
 from connectors.ldap.tls import VerifiedTls
 
@@ -117,7 +119,7 @@ class LdapConnector:
         self._password = password
         capabilities = {base.CAN_CREATE, base.CAN_UPDATE, base.CAN_ENABLE_DISABLE,
                         base.CAN_DELETE, base.CAN_GRANT, base.CAN_LIST_ACCOUNTS,
-                        base.CAN_LIST_ENTITLEMENTS}
+                        base.CAN_LIST_ENTITLEMENTS, base.CAN_SET_PASSWORD}
         if self.settings.last_sign_in_attribute:
             capabilities.add(base.CAN_LAST_SIGN_IN)
         self.capabilities: frozenset[str] = frozenset(capabilities)
@@ -457,7 +459,15 @@ class LdapConnector:
             entry = self._find_by_name(self._username(ref), [attribute])
         if entry is None:
             raise DataError(f"LDAP {what}: account not found")
-        return _timestamp(entry["attributes"].get(attribute))
+        return timestamp(entry["attributes"].get(attribute))
+
+    def set_password(self, ref: AccountRef, password: str) -> None:
+        """Replace userPassword with a salted SHA hash ({SSHA}, which slapd verifies on bind
+        without extra modules); the password itself never reaches a message."""
+        what = f"set the password of {ref.native_id}"
+        change = {"userPassword": [(MODIFY_REPLACE, [hashed(HASHED_SALTED_SHA, password)])]}
+        _, result = self._on_account(ref, what, lambda dn: self._modify(dn, change, what))
+        self._raise_unless(result, what)
 
     # -- listings --------------------------------------------------------------------
     def list_accounts(self, *, cursor: str | None = None,
@@ -490,7 +500,7 @@ class LdapConnector:
             enabled = not (s.disabled_ou is not None and _under(dn, s.disabled_ou))
         last = None
         if s.last_sign_in_attribute:
-            last = _timestamp(next((v for k, v in attrs.items()
+            last = timestamp(next((v for k, v in attrs.items()
                                     if k.lower() == s.last_sign_in_attribute.lower()), None))
         return AccountInfo(native_id=dn, username=_rdn(dn)[1], attributes=attrs,
                            enabled=enabled, last_sign_in=last)
@@ -567,20 +577,3 @@ class LdapConnector:
         self._listings.close()
         self._pool.close()
 
-
-def _timestamp(value: Any) -> datetime | None:
-    """A GeneralizedTime (``20260115090000Z``, fractions and offsets allowed) as an aware
-    datetime; None when absent or unreadable."""
-    if isinstance(value, list | tuple):
-        value = value[0] if value else None
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    text = str(value).strip()
-    for fmt in ("%Y%m%d%H%M%S.%f%z", "%Y%m%d%H%M%S%z", "%Y%m%d%H%M%z"):
-        try:
-            return datetime.strptime(text.replace("Z", "+0000"), fmt).astimezone(UTC)
-        except ValueError:
-            continue
-    return None

@@ -13,6 +13,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 PAGED_RESULTS_OID = "1.2.840.113556.1.4.319"
@@ -65,3 +66,21 @@ class Listings:
             listings, self._open = list(self._open.values()), {}
         for listing in listings:
             self._on_evict(listing)
+
+
+def timestamp(value: Any) -> datetime | None:
+    """A GeneralizedTime (``20260115090000Z``, fractions and offsets allowed) as an aware
+    datetime; None when absent or unreadable."""
+    if isinstance(value, list | tuple):
+        value = value[0] if value else None
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    text = str(value).strip()
+    for fmt in ("%Y%m%d%H%M%S.%f%z", "%Y%m%d%H%M%S%z", "%Y%m%d%H%M%z"):
+        try:
+            return datetime.strptime(text.replace("Z", "+0000"), fmt).astimezone(UTC)
+        except ValueError:
+            continue
+    return None

@@ -36,6 +36,7 @@ import unicodedata
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -309,6 +310,12 @@ def _taken(session: Session, *, application_id: uuid.UUID, identity_id: uuid.UUI
     return {n for n in accounts if n} | {n for n in reserved if n}
 
 
+def taken_names(session: Session, *, application_id: uuid.UUID) -> set[str]:
+    """Every login name held in the application (lower case): accounts of any status and
+    account creations under way or done (for choosing many names at once)."""
+    return _taken(session, application_id=application_id, identity_id=uuid.uuid4(), base="")
+
+
 def choose_username(session: Session, *, identity: Identity, application: Application,
                     also_taken: Iterable[str] = ()) -> str:
     """The identity's login name in the application: its account's (whatever its status),
@@ -354,14 +361,15 @@ def _add_operation(session: Session, *, key: str, identity_id: uuid.UUID,
                    application_id: uuid.UUID, action: str, cause: str, cause_id: str,
                    detail: dict[str, Any], account_id: uuid.UUID | None,
                    assignment_id: uuid.UUID | None, request_line_id: uuid.UUID | None,
-                   actor: Actor, clock: Clock) -> ProvisioningOperation:
+                   actor: Actor, clock: Clock,
+                   next_attempt_at: datetime | None = None) -> ProvisioningOperation:
     now = clock.now()
     op = ProvisioningOperation(
         idempotency_key=key, identity_id=identity_id, application_id=application_id,
         entitlement_id=None, account_id=account_id, action=action, state="pending",
         cause=cause, cause_id=cause_id, assignment_id=assignment_id,
         request_line_id=request_line_id, attempts=0, detail=detail,
-        ordinal=next_ordinal(),
+        ordinal=next_ordinal(), next_attempt_at=next_attempt_at,
         created_at=now, updated_at=now)
     session.add(op)
     session.flush()
@@ -369,6 +377,24 @@ def _add_operation(session: Session, *, key: str, identity_id: uuid.UUID,
            object_type="provisioning_operation", object_id=op.id, clock=clock,
            after=snapshot(op))
     return op
+
+
+def record_account_action(session: Session, *, account: Account, action: str, cause: str,
+                          cause_id: str, actor: Actor, clock: Clock,
+                          detail: dict[str, Any] | None = None) -> ProvisioningOperation | None:
+    """One ``enable_account``, ``disable_account`` or ``delete_account`` operation for an
+    identity's ``account``, audited, with the next ordinal (None when this cause already
+    recorded it: the key is the cause's, per account)."""
+    assert account.identity_id is not None, "account actions are for an identity's accounts"
+    key = account_key(cause=cause, cause_id=cause_id, identity_id=account.identity_id,
+                      application_id=account.application_id, action=action) + f":{account.id}"
+    if session.scalar(select(ProvisioningOperation.id)
+                      .where(ProvisioningOperation.idempotency_key == key)) is not None:
+        return None
+    return _add_operation(session, key=key, identity_id=account.identity_id,
+                          application_id=account.application_id, action=action, cause=cause,
+                          cause_id=cause_id, detail=dict(detail or {}), account_id=account.id,
+                          assignment_id=None, request_line_id=None, actor=actor, clock=clock)
 
 
 def needs_account(session: Session, *, identity_id: uuid.UUID,

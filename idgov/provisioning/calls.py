@@ -14,6 +14,7 @@ from typing import Any
 from connectors.base import Connector
 from connectors.errors import ConnectorError, DataError, TargetUnavailable
 from idgov.config import Settings
+from idgov.dayone.delivery import DeliveryOptions, deliver
 from idgov.provisioning.connections import ConnectorCache, RateLimiter, Target
 from idgov.provisioning.engine_base import EngineConfig, Outcome, Work, chunks
 
@@ -35,6 +36,10 @@ def run_calls(works: Sequence[Work], *, settings: Settings, cache: ConnectorCach
     dropped (and rebuilt next time) once the application's calls are over.
     """
     together = [w for w in works if w.outcome is not None]
+    day_one = DeliveryOptions.from_settings(settings)
+    for work in works:
+        if work.action == "deliver_access":  # what the link will need, from the settings
+            work.attributes = {"link_days": day_one.link_days, "base_url": day_one.base_url}
     by_app: dict[uuid.UUID, list[Work]] = {}
     for work in works:
         if work.outcome is None:
@@ -248,4 +253,6 @@ def _dispatch(connector: Connector, work: Work) -> Any:
         return connector.disable_account(ref)
     if action == "delete_account":
         return connector.delete_account(ref)
+    if action == "deliver_access":
+        return deliver(connector, ref, DeliveryOptions(**(work.attributes or {})))
     raise DataError(f"unknown action {action!r}")

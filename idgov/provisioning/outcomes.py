@@ -19,6 +19,7 @@ from connectors.base import AccountRef
 from connectors.errors import ConnectorError, TargetUnavailable
 from idgov.audit.service import record, snapshot
 from idgov.clock import Clock
+from idgov.dayone.service import complete_delivery
 from idgov.db.session import unit_of_work
 from idgov.models.application import Account, Application
 from idgov.models.identity import GroupMember, Identity
@@ -172,6 +173,9 @@ def _finish(session: Session, op: ProvisioningOperation, work: Work, dirty: set[
             health.record_answer(session, application_id=app_id, actor=actor, clock=clock)
             dirty.discard(app_id)
 
+    if error is None and op.action == "deliver_access":
+        # The core's part: the one-time link and the manager's message (or why not).
+        error = complete_delivery(session, op, outcome.result, actor=actor, clock=clock)
     if error is None:
         answered()
         _on_success(session, op, work, outcome, created, actor=actor, clock=clock)

@@ -141,7 +141,8 @@ class ConnectorContract:
         assert isinstance(connector, Connector)
         assert isinstance(connector.kind, str) and connector.kind
         assert isinstance(connector.capabilities, frozenset)
-        assert connector.capabilities <= base.ALL_CAPABILITIES | {base.MANUAL}
+        assert connector.capabilities <= (base.ALL_CAPABILITIES | {base.MANUAL}
+                                          | set(base.FIRST_ACCESS_CAPABILITIES))
         assert connector.capabilities
 
     def test_contract_test_connection(self, connector: Connector) -> None:
@@ -322,3 +323,56 @@ class ConnectorContract:
         assert error.category in PERMANENT_CATEGORIES | TRANSIENT_CATEGORIES
         assert error.transient is (error.category in TRANSIENT_CATEGORIES)
         assert str(error)  # a message a person can read
+
+    # ---- first access (optional capabilities) ----------------------------------------------
+
+    def test_contract_first_access_capabilities_come_with_their_methods(
+            self, connector: Connector) -> None:
+        protocols: dict[str, type[Any]] = {
+            base.CAN_ACTIVATION_EMAIL: base.ActivationEmail,
+            base.CAN_TEMPORARY_ACCESS: base.TemporaryAccess,
+            base.CAN_SET_PASSWORD: base.PasswordSetter}
+        for capability, protocol in protocols.items():
+            if capability in connector.capabilities:
+                assert isinstance(connector, protocol), capability
+        method = base.first_access_method(connector)
+        assert method is None or method in connector.capabilities
+
+    def test_contract_first_access_to_a_deleted_account_is_a_data_error(
+            self, connector: Connector) -> None:
+        method = base.first_access_method(connector)
+        if method is None:
+            pytest.skip(f"{connector.kind} has no first-access capability")
+        require(connector, base.CAN_CREATE, base.CAN_DELETE)
+        ref = connector.create_account(self.account_spec(31))
+        connector.delete_account(ref)
+        with pytest.raises(DataError):
+            if isinstance(connector, base.ActivationEmail) and method == base.CAN_ACTIVATION_EMAIL:
+                connector.send_activation_email(ref, lifespan_seconds=3600)
+            elif isinstance(connector, base.TemporaryAccess) \
+                    and method == base.CAN_TEMPORARY_ACCESS:
+                connector.issue_temporary_access_pass(ref, lifetime_minutes=60,
+                                                      usable_once=True)
+            elif isinstance(connector, base.PasswordSetter):
+                connector.set_password(ref, "Day-one password 2026!")
+
+    def test_contract_set_password(self, connector: Connector) -> None:
+        require(connector, base.CAN_CREATE, base.CAN_SET_PASSWORD)
+        assert isinstance(connector, base.PasswordSetter)
+        ref = connector.create_account(self.account_spec(32))
+        connector.set_password(ref, "Day-one password 2026!")
+        connector.set_password(ref, "Another one, later 2026?")  # replacing is fine
+
+    def test_contract_temporary_access_pass_replaces_the_previous_one(
+            self, connector: Connector) -> None:
+        require(connector, base.CAN_CREATE, base.CAN_TEMPORARY_ACCESS)
+        assert isinstance(connector, base.TemporaryAccess)
+        ref = connector.create_account(self.account_spec(33))
+        first = connector.issue_temporary_access_pass(ref, lifetime_minutes=60,
+                                                      usable_once=True)
+        second = connector.issue_temporary_access_pass(ref, lifetime_minutes=120,
+                                                       usable_once=False)
+        assert first.value and second.value and first.value != second.value
+        assert (second.lifetime_minutes, second.usable_once) == (120, False)
+        assert second.starts_at.tzinfo is not None
+        assert second.value not in repr(second)  # never in a log line

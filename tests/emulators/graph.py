@@ -12,6 +12,8 @@ What it serves (shapes and messages from Microsoft's documented examples):
   ``POST /members/$ref`` and ``DELETE /members/{id}/$ref``;
 - ``/v1.0/users/{id}/appRoleAssignments`` (POST 201, GET, DELETE 204),
   ``/v1.0/servicePrincipals/{id}`` and ``/appRoleAssignedTo``;
+- ``/v1.0/users/{id}/authentication/temporaryAccessPassMethods`` (list, create 201, delete
+  204; see :mod:`tests.emulators.graph_auth_methods`);
 - ``POST /v1.0/$batch`` with at most 20 sub-requests, each answered on its own (and answered in
   reverse order: Graph does not promise any order, so clients must match by ``id``).
 
@@ -105,6 +107,11 @@ class GraphEmulator(GraphResources):
         self.members: dict[str, list[str]] = {}
         self.service_principals: dict[str, dict[str, Any]] = {}
         self.assignments: dict[str, dict[str, Any]] = {}
+        self.access_passes: dict[str, dict[str, Any]] = {}  # user id -> its TAP method
+        # The tenant's Temporary Access Pass policy (Graph's full range allowed by default).
+        self.tap_policy: dict[str, Any] = {
+            "enabled": True, "minimumLifetimeInMinutes": 10, "maximumLifetimeInMinutes": 43200,
+            "defaultLifetimeInMinutes": 60, "isUsableOnce": False, "defaultLength": 8}
         self.tokens: dict[str, float] = {}  # token -> monotonic expiry
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, in order
         self.batch_sizes: list[int] = []
@@ -348,7 +355,7 @@ class GraphEmulator(GraphResources):
                        "BadRequest")
         self.batch_sizes.append(len(requests))
         drop_after, self._drop_after = self._drop_after, None
-        responses = []
+        responses: list[dict[str, Any]] = []
         for index, sub in enumerate(requests):
             if drop_after is not None and index >= drop_after:
                 return Reply(200, {"responses": responses}), True

@@ -17,7 +17,8 @@ MAX_TOP = 999
 DEFAULT_PAGE = 100
 ALL_PERMISSIONS = frozenset({"User.ReadWrite.All", "GroupMember.ReadWrite.All",
                              "Group.Read.All", "AppRoleAssignment.ReadWrite.All",
-                             "Application.Read.All", "AuditLog.Read.All"})
+                             "Application.Read.All", "AuditLog.Read.All",
+                             "UserAuthenticationMethod.ReadWrite.All"})
 
 USER_DEFAULT = ("businessPhones", "displayName", "givenName", "id", "jobTitle", "mail",
                 "mobilePhone", "officeLocation", "preferredLanguage", "surname",

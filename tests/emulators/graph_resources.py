@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
+from tests.emulators.graph_auth_methods import GraphAuthMethods
 from tests.emulators.graph_model import (
     DEFAULT_PAGE,
     GROUP_DEFAULT,
@@ -31,7 +32,7 @@ from tests.emulators.graph_model import (
 )
 
 
-class GraphResources:
+class GraphResources(GraphAuthMethods):
     """The ``/v1.0`` resource handlers over the emulator's state."""
 
     domains: tuple[str, ...]
@@ -66,6 +67,12 @@ class GraphResources:
             ("GET", ("users", "*", "appRoleAssignments"), self._list_assignments),
             ("POST", ("users", "*", "appRoleAssignments"), self._assign),
             ("DELETE", ("users", "*", "appRoleAssignments", "*"), self._unassign),
+            ("GET", ("users", "*", "authentication", "temporaryAccessPassMethods"),
+             self._list_taps),
+            ("POST", ("users", "*", "authentication", "temporaryAccessPassMethods"),
+             self._create_tap),
+            ("DELETE", ("users", "*", "authentication", "temporaryAccessPassMethods", "*"),
+             self._delete_tap),
             ("GET", ("groups",), self._list_groups),
             ("GET", ("groups", "*"), self._get_group),
             ("GET", ("groups", "*", "members"), self._list_members),

@@ -17,7 +17,10 @@ version 24-26):
   fields 400; ``first``/``max`` paging (default max 100), ``username``/``email``/``search``
   with ``exact``; update 204 (absent fields unchanged; ``attributes`` replaced when sent;
   the username is read-only); delete 204; group membership ``PUT``/``DELETE`` 204 (both
-  idempotent); role mappings ``POST``/``DELETE`` 204 with role representations whose ``id``
+  idempotent); ``PUT /users/{id}/execute-actions-email`` (204; 400 "User email missing",
+  "User is disabled", "Client doesn't exist", "Provided invalid required actions"; the
+  email lands in ``sent_emails``; 500 when ``smtp_configured`` is false); role mappings
+  ``POST``/``DELETE`` 204 with role representations whose ``id``
   and ``name`` must match a role (404 "Role not found" otherwise).
 - Groups (top level), realm roles, clients and client roles, with their members.
 
@@ -103,6 +106,8 @@ class KeycloakEmulator(KeycloakAdminHandlers):
         self.realms: dict[str, Realm] = {}
         self.tokens: dict[str, Token] = {}
         self.calls: list[tuple[str, str]] = []
+        self.sent_emails: list[dict[str, Any]] = []  # execute-actions emails, as "sent"
+        self.smtp_configured = True
         self.down = False
         self._faults: list[_Fault] = []
         self._released = threading.Event()
@@ -328,6 +333,8 @@ class KeycloakEmulator(KeycloakAdminHandlers):
             Route(prefix + "/users/{id}", a(self._user_get), methods=["GET"]),
             Route(prefix + "/users/{id}", a(self._user_update, body=True), methods=["PUT"]),
             Route(prefix + "/users/{id}", a(self._user_delete), methods=["DELETE"]),
+            Route(prefix + "/users/{id}/execute-actions-email",
+                  a(self._execute_actions_email, body=True), methods=["PUT"]),
             Route(prefix + "/users/{id}/groups", a(self._user_groups), methods=["GET"]),
             Route(prefix + "/users/{id}/groups/{group}", a(self._user_group_join),
                   methods=["PUT"]),

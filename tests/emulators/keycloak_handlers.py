@@ -103,6 +103,8 @@ class KeycloakAdminHandlers:
     emulator's lock."""
 
     _clock: Callable[[], float]
+    sent_emails: list[dict[str, Any]]
+    smtp_configured: bool
 
     # ---- users -------------------------------------------------------------------------------
 
@@ -250,6 +252,33 @@ class KeycloakAdminHandlers:
     def _user_delete(self, request: Request, realm: Realm, _: Any) -> Response:
         user = self._user_or_404(realm, request)
         del realm.users[user.id]
+        return Response(status_code=204)
+
+    def _execute_actions_email(self, request: Request, realm: Realm, payload: Any) -> Response:
+        """``PUT /users/{id}/execute-actions-email`` (Keycloak's UserResource, in its order of
+        checks); the email is recorded in ``sent_emails`` instead of being sent."""
+        user = self._user_or_404(realm, request)
+        if not isinstance(payload, list) or not all(isinstance(a, str) for a in payload):
+            return _error(400, "unable to read contents from stream")
+        lifespan = _int(request, "lifespan", None)
+        client_id = request.query_params.get("client_id")
+        redirect_uri = request.query_params.get("redirect_uri")
+        if not user.email:
+            return _error(400, "User email missing")
+        if not user.enabled:
+            return _error(400, "User is disabled")
+        if redirect_uri is not None and client_id is None:
+            return _error(400, "Client id missing")
+        if realm.client_by_client_id(client_id or "account") is None:
+            return _error(400, "Client doesn't exist")
+        if any(a not in REQUIRED_ACTIONS for a in payload):
+            return _error(400, "Provided invalid required actions")
+        if not self.smtp_configured:
+            return _error(500, "Failed to send execute actions email")
+        self.sent_emails.append({
+            "user_id": user.id, "username": user.username, "email": user.email,
+            "actions": list(payload), "lifespan": 43200 if lifespan is None else lifespan,
+            "client_id": client_id or "account", "redirect_uri": redirect_uri})
         return Response(status_code=204)
 
     # ---- group membership --------------------------------------------------------------------
