@@ -15,6 +15,9 @@ class, never its message, which could carry a target's answer) and the others st
 3. **The request sweep** (escalations, expiry warnings, expiries, fulfilment task
    escalations) every ``settings.sweep_interval_minutes``, each part in its own transaction.
 4. **Mail delivery** of pending notifications, every run, when ``smtp_host`` is set.
+5. **HR lifecycle events** that are due (prehires starting, terminations taking effect,
+   leavers' accounts deleted after retention) every ``settings.lifecycle_interval_minutes``;
+   row locks share them between workers.
 
 Which job ran when: for (1) and (2) the ``reconciliation_runs`` rows say it (shared by every
 process). For (3) and (4) each process remembers when it last ran them. On PostgreSQL every
@@ -46,6 +49,7 @@ from idgov.clock import Clock
 from idgov.config import Settings
 from idgov.db.session import unit_of_work
 from idgov.fulfilment.tasks import escalate_overdue_tasks
+from idgov.lifecycle.tasks import run_due_events
 from idgov.models.application import Application
 from idgov.models.provisioning import ReconciliationRun
 from idgov.notifications.tasks import deliver_pending
@@ -58,7 +62,7 @@ log = logging.getLogger(__name__)
 AGGREGATION_RETRY = timedelta(minutes=15)
 NOT_LISTABLE_KINDS = frozenset({"manual"})
 COUNT_KEYS = ("aggregated", "reconciled", "unreachable", "escalated", "warned", "expired",
-              "tasks_escalated", "mailed", "errors")
+              "tasks_escalated", "mailed", "lifecycle", "errors")
 
 
 class _LastRuns:
@@ -269,6 +273,7 @@ def run_due_jobs(session_factory: sessionmaker[Session], *, settings: Settings, 
     """Run every periodic job that is due now (see the module doc); what they did, counted:
     ``aggregated``, ``reconciled`` (runs that succeeded), ``unreachable`` (targets skipped),
     ``escalated``, ``warned``, ``expired``, ``tasks_escalated`` (the sweep), ``mailed``,
+    ``lifecycle`` (lifecycle events applied),
     ``errors`` (jobs that raised)."""
     actor = actor or Actor.system("periodic-jobs")
     counts = dict.fromkeys(COUNT_KEYS, 0)
@@ -286,6 +291,12 @@ def run_due_jobs(session_factory: sessionmaker[Session], *, settings: Settings, 
                                        timedelta(minutes=minutes)):
         _guarded(counts, "requests sweep", lambda: _sweep(
             session_factory, settings=settings, clock=clock, actor=actor, counts=counts))
+    minutes = settings.lifecycle_interval_minutes
+    if minutes > 0 and _due_in_process(session_factory, "lifecycle-events", now,
+                                       timedelta(minutes=minutes)):
+        def _lifecycle() -> None:
+            counts["lifecycle"] += run_due_events(session_factory, clock=clock, actor=actor)
+        _guarded(counts, "lifecycle events", _lifecycle)
     if settings.smtp_host:
         _guarded(counts, "notification delivery", lambda: _mail(
             session_factory, settings=settings, clock=clock, counts=counts))
