@@ -7,6 +7,7 @@ import typer
 from idgov.approvals.roles import install as install_approver_role
 from idgov.audit.cli import app as audit_app
 from idgov.auth.cli import app as tokens_app
+from idgov.lifecycle.cli import app as hr_app
 from idgov.notifications.cli import app as notifications_app
 from idgov.provisioning.cli import register as register_worker
 from idgov.reconciliation.cli import register as register_reconciliation
@@ -27,6 +28,8 @@ app.add_typer(requests_app, name="requests",
 app.add_typer(sod_app, name="sod", help="Detective separation-of-duties scan.")
 app.add_typer(notifications_app, name="notifications",
               help="Mail the notifications waiting in the outbox.")
+app.add_typer(hr_app, name="hr", help="HR feeds: import files, decide held runs, apply due "
+              "lifecycle events.")
 
 
 def main() -> None:

@@ -101,6 +101,19 @@ class Settings(BaseSettings):
         default=15, ge=0, description="Run the request sweep (escalations, expiry warnings, "
         "expiries, task escalations) this often; 0 disables")
 
+    lifecycle_interval_minutes: float = Field(
+        default=5, ge=0, description="Apply due HR lifecycle events (prehires starting, "
+        "terminations taking effect, leavers' accounts deleted) this often; 0 disables")
+
+    # Day-one access (idgov/dayone): first sign-in without a password passing through hands.
+    day_one_link_days: int = Field(
+        default=7, ge=1, description="A one-time link stays valid this long after the hire "
+        "start (also the lifespan of a Keycloak activation email)")
+    day_one_password_min_length: int = Field(default=12, ge=8)
+    day_one_tap_lifetime_minutes: int = Field(
+        default=480, ge=10, le=43200, description="Lifetime of an Entra temporary access pass")
+    day_one_tap_usable_once: bool = False
+
     @cached_property
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to the embedded SQLite file."""

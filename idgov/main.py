@@ -39,6 +39,12 @@ CORE_ROUTER_MODULES = (
     "idgov.reconciliation.endpoints",
     "idgov.fulfilment.endpoints",
     "idgov.sod_scan.endpoints",
+    "idgov.birthright.endpoints",
+    "idgov.lifecycle.source_endpoints",
+    "idgov.lifecycle.endpoints",
+    "idgov.lifecycle.flag_endpoints",
+    "idgov.dayone.endpoints",
+    "idgov.scim.endpoints",
     "idgov.audit.endpoints",
 )
 

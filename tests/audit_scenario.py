@@ -29,6 +29,7 @@ from idgov.models.catalog import Entitlement
 from idgov.models.provisioning import ProvisioningOperation
 from idgov.notifications.service import notify
 from idgov.provisioning.engine import run_until_idle
+from tests.audit_scenario_hr import run_hr_scenario
 
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ADMIN_NAME = "test-admin"  # the principal behind the ``admin_headers`` fixture
@@ -106,6 +107,8 @@ class AuditedApi:
         shows: dict[str, Any] | None = None,
         was: dict[str, Any] | None = None,
         as_person: tuple[str, str] | None = None,
+        content: bytes | None = None,
+        content_type: str = "text/csv",
     ) -> dict[str, Any]:
         """Call ``method template`` (2xx expected) and check the audit event it must leave.
 
@@ -113,7 +116,7 @@ class AuditedApi:
         state holds (its old state for a delete); ``was``: values its old state held.
         ``as_person``: (identity id, display name) of a person making the call instead of the
         administrator (requests, approvals, delegations are a person's acts); the events must
-        then name that person as actor.
+        then name that person as actor. ``content``: a raw body (a CSV upload) instead of JSON.
         """
         url = template.format(**(path or {}))
         headers = self.headers
@@ -121,7 +124,10 @@ class AuditedApi:
         if as_person is not None:
             headers = {"Authorization": f"Bearer person:{as_person[0]}"}
             expected_actor = ("identity", as_person[1], as_person[0])
-        resp = self.client.request(method, url, json=json, params=params, headers=headers)
+        if content is not None:
+            headers = {**headers, "Content-Type": content_type}
+        resp = self.client.request(method, url, json=json, params=params, headers=headers,
+                                   content=content)
         where = f"{method} {template}"
         assert 200 <= resp.status_code < 300, f"{where}: {resp.status_code} {resp.text}"
         self.exercised.add((method, template))
@@ -527,4 +533,6 @@ def run_scenario(api: AuditedApi) -> Secrets:
         c("DELETE", template, path={name: object_id}, object_id=object_id,
           action=f"{object_type}.delete", object_type=object_type, change="delete",
           shows={"id": object_id})
+    run_hr_scenario(api, secrets, manager=alice, report=(bob, "Bob Baker"), role=base,
+                    entitlement=payables)
     return secrets

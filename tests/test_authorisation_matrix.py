@@ -131,10 +131,53 @@ GET    /audit/events/{event_id}                            A   A   .   .   .   .
 GET    /audit/verify                                       A   A   .   .   .   .   .
 GET    /me/notifications                                   .   .   .   A   A   A   A
 POST   /me/notifications/{notification_id}/read            .   .   .   A   A   A   A
+GET    /birthright-rules                                   A   A   .   .   .   .   .
+POST   /birthright-rules                                   A   .   .   .   .   .   .
+POST   /birthright-rules/preview                           A   A   .   .   .   .   .
+GET    /birthright-rules/{rule_id}                         A   A   .   .   .   .   .
+PATCH  /birthright-rules/{rule_id}                         A   .   .   .   .   .   .
+DELETE /birthright-rules/{rule_id}                         A   .   .   .   .   .   .
+GET    /hr/sources                                         A   A   A   .   .   .   .
+POST   /hr/sources                                         A   .   .   .   .   .   .
+GET    /hr/sources/{source_id}                             A   A   A   .   .   .   .
+PATCH  /hr/sources/{source_id}                             A   .   .   .   .   .   .
+DELETE /hr/sources/{source_id}                             A   .   .   .   .   .   .
+POST   /hr/sources/{source_id}/upload                      A   .   A   .   .   .   .
+POST   /hr/sources/{source_id}/push                        A   .   A   .   .   .   .
+GET    /hr/runs                                            A   A   A   .   .   .   .
+GET    /hr/runs/{run_id}                                   A   A   A   .   .   .   .
+GET    /hr/runs/{run_id}/changes                           A   A   A   .   .   .   .
+POST   /hr/runs/{run_id}/confirm                           A   .   .   .   .   .   .
+POST   /hr/runs/{run_id}/reject                            A   .   .   .   .   .   .
+GET    /review-flags                                       A   A   .   A   A   A   A
+GET    /review-flags/{flag_id}                             A   A   .   A   A   A   A
+POST   /review-flags/{flag_id}/decision                    A   .   .   A   A   A   A
+GET    /scim/v2/ServiceProviderConfig                      A   .   A   .   .   .   .
+GET    /scim/v2/ResourceTypes                              A   .   A   .   .   .   .
+GET    /scim/v2/ResourceTypes/{name}                       A   .   A   .   .   .   .
+GET    /scim/v2/Schemas                                    A   .   A   .   .   .   .
+GET    /scim/v2/Schemas/{schema_id}                        A   .   A   .   .   .   .
+GET    /scim/v2/Users                                      A   .   A   .   .   .   .
+POST   /scim/v2/Users/.search                              A   .   A   .   .   .   .
+POST   /scim/v2/Users                                      A   .   A   .   .   .   .
+GET    /scim/v2/Users/{user_id}                            A   .   A   .   .   .   .
+PUT    /scim/v2/Users/{user_id}                            A   .   A   .   .   .   .
+PATCH  /scim/v2/Users/{user_id}                            A   .   A   .   .   .   .
+DELETE /scim/v2/Users/{user_id}                            A   .   A   .   .   .   .
+GET    /scim/v2/Groups                                     A   .   A   .   .   .   .
+POST   /scim/v2/Groups/.search                             A   .   A   .   .   .   .
+POST   /scim/v2/Groups                                     A   .   A   .   .   .   .
+GET    /scim/v2/Groups/{group_id}                          A   .   A   .   .   .   .
+PUT    /scim/v2/Groups/{group_id}                          A   .   A   .   .   .   .
+PATCH  /scim/v2/Groups/{group_id}                          A   .   A   .   .   .   .
+DELETE /scim/v2/Groups/{group_id}                          A   .   A   .   .   .   .
 """
 
 # Served to anyone, without credentials.
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz")}
+# Served without credentials because the body carries a one-time token that is the credential
+# (a joiner's day-one link): an unknown token is 404, whoever calls.
+TOKEN_ROUTES = {("POST", "/day-one/lookup"), ("POST", "/day-one/redeem")}
 
 
 def _parse() -> dict[tuple[str, str], dict[str, bool]]:
@@ -179,7 +222,7 @@ def role_client(app: FastAPI) -> Iterator[tuple[TestClient, list[str]]]:
 
 
 def test_every_served_route_is_in_the_matrix(app: FastAPI) -> None:
-    served = served_routes(app) - PUBLIC
+    served = served_routes(app) - PUBLIC - TOKEN_ROUTES
     assert served - set(MATRIX) == set(), "routes served but missing from the matrix"
     assert set(MATRIX) - served == set(), "matrix rows for routes the app does not serve"
 
@@ -209,9 +252,21 @@ def test_public_routes_need_no_credentials(client: TestClient) -> None:
         assert client.request(method, path).status_code == 200
 
 
+def test_token_routes_refuse_an_unknown_token_without_credentials(client: TestClient) -> None:
+    for method, path in sorted(TOKEN_ROUTES):
+        body = {"token": "x" * 43}
+        if path.endswith("/redeem"):
+            body["password"] = "long enough passphrase 1"
+        resp = client.request(method, path, json=body)
+        assert resp.status_code == 404, f"{method} {path}: {resp.status_code}"
+
+
 def test_no_credentials_is_401_on_every_protected_route(client: TestClient) -> None:
     for method, path in sorted(MATRIX):
         body = {} if method in {"POST", "PATCH", "PUT"} else None
         resp = client.request(method, _url(path), json=body)
         assert resp.status_code == 401, f"{method} {path}: {resp.status_code}"
-        assert resp.headers["content-type"].startswith("application/problem+json")
+        # SCIM answers errors in its own format (RFC 7644 section 3.12).
+        media = ("application/scim+json" if path.startswith("/scim/v2/")
+                 else "application/problem+json")
+        assert resp.headers["content-type"].startswith(media), f"{method} {path}"

@@ -18,6 +18,8 @@ _PERSON = frozenset({
     "delegations:write", "notifications:read_own",
     # Manual fulfilment: members of a resolution group work its tasks (row rule: membership).
     "fulfilment:work",
+    # HR moves: the (new) manager reviews requested access flagged after a move (row rule).
+    "review_flags:review",
 })
 
 ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
@@ -53,6 +55,16 @@ ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
             "reconciliation:write",
             "fulfilment:read",
             "sod:scan",
+            "hr:read",
+            "hr:import",
+            "hr:decide",
+            "hr_sources:write",
+            "birthright:read",
+            "birthright:write",
+            "review_flags:read",
+            "review_flags:decide",
+            "scim:read",
+            "scim:write",
         }
     ),
     "auditor": frozenset(
@@ -76,11 +88,14 @@ ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
             "reconciliation:read",
             "fulfilment:read",
             "sod:scan",
+            "hr:read",
+            "birthright:read",
+            "review_flags:read",
         }
     ),
     "hr-system": frozenset(
         {"me:read", "identities:read", "identities:read_related", "identities:write",
-         "groups:read"}
+         "groups:read", "hr:read", "hr:import", "scim:read", "scim:write"}
     ),
     "requester": _PERSON,
     "manager": _PERSON | {"assignments:read_related"},

@@ -48,6 +48,7 @@ from idgov.setup.demo_data import (
     SOD_RULES,
     EntSpec,
 )
+from idgov.setup.demo_hr import load_hr
 from idgov.setup.demo_people import GrantPlan, PersonPlan, plan_organisation
 from idgov.types import Actor
 
@@ -328,4 +329,6 @@ def load_demo(session: Session, *, actor: Actor = DEMO_ACTOR, clock: Clock,
     loader.sod_rules()
     loader.request_types(groups)
     loader.access()
-    return dict(loader.created)
+    created = dict(loader.created)
+    load_hr(session, actor=actor, clock=clock, created=created)
+    return created
