@@ -31,11 +31,6 @@ def open_links(session: Session, identity_id: uuid.UUID) -> list[DayOneLink]:
         .order_by(DayOneLink.created_at.desc(), DayOneLink.id.desc())))
 
 
-def key_exists(session: Session, key: str) -> bool:
-    return session.scalar(select(ProvisioningOperation.id)
-                          .where(ProvisioningOperation.idempotency_key == key)) is not None
-
-
 def open_delivery(session: Session, *, identity_id: uuid.UUID,
                   application_id: uuid.UUID) -> ProvisioningOperation | None:
     """A deliver_access operation of the identity there that has not finished yet."""

@@ -42,6 +42,7 @@ from idgov.models.identity import Identity
 from idgov.models.provisioning import ProvisioningOperation
 from idgov.notifications.service import notify
 from idgov.provisioning.accounts import _add_operation, account_key, mapping_of
+from idgov.provisioning.repository import key_exists
 from idgov.types import Actor
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ def record_day_one(session: Session, *, identity_id: uuid.UUID,
             continue
         key = delivery_key(cause_id=cause_id, identity_id=identity_id,
                            application_id=application_id)
-        if repository.key_exists(session, key) or repository.open_delivery(
+        if key_exists(session, key) or repository.open_delivery(
                 session, identity_id=identity_id, application_id=application_id) is not None:
             continue
         made.append(_add_operation(

@@ -17,21 +17,17 @@ from __future__ import annotations
 import json
 import sys
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from idgov.config import get_settings
+from idgov.cli_runtime import cli_runtime
 from idgov.db.session import unit_of_work
-from idgov.errors import DomainError
 from idgov.lifecycle import feed, service, sources
 from idgov.lifecycle.tasks import run_due_events
 from idgov.models.hr import FeedRun
-from idgov.runtime import Runtime, open_runtime
 from idgov.types import Actor
 
 EXIT_HELD = 1
@@ -40,25 +36,6 @@ _SHOWN_ERRORS = 20
 
 app = typer.Typer(no_args_is_help=True, help="HR feeds: import files, decide held runs.")
 ACTOR = Actor.system("hr-cli")
-
-
-@contextmanager
-def _runtime() -> Iterator[Runtime]:
-    settings = get_settings()
-    if not settings.signing_key_path.exists():
-        typer.echo(f"error: no audit signing key at {settings.signing_key_path}: run "
-                   "`idgov init`", err=True)
-        raise typer.Exit(EXIT_UNUSABLE)
-    runtime = open_runtime(settings)
-    try:
-        yield runtime
-    except DomainError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        for error in getattr(exc, "errors", ()) or ():
-            typer.echo(f"  {error.field}: {error.message}", err=True)
-        raise typer.Exit(EXIT_UNUSABLE) from exc
-    finally:
-        runtime.close()
 
 
 def _summary(run: FeedRun) -> dict[str, Any]:
@@ -82,7 +59,7 @@ def import_file(
                                                   "delta; default: the source's")] = None,
 ) -> None:
     """Read an HR CSV file and apply it: joiners, movers, leavers, rehires."""
-    with _runtime() as runtime, Progress(
+    with cli_runtime(EXIT_UNUSABLE) as runtime, Progress(
             "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
             TimeElapsedColumn(), transient=True, disable=not sys.stderr.isatty(),
             console=None) as bar:
@@ -103,7 +80,7 @@ def import_file(
 def confirm(run_id: Annotated[uuid.UUID, typer.Argument(help="The held run")],
             note: Annotated[str | None, typer.Option(help="Why")] = None) -> None:
     """Apply a held run's changes."""
-    with _runtime() as runtime, unit_of_work(runtime.session_factory) as session:
+    with cli_runtime(EXIT_UNUSABLE) as runtime, unit_of_work(runtime.session_factory) as session:
         result = _summary(feed.confirm_run(session, run_id=run_id, note=note, actor=ACTOR,
                                            clock=runtime.clock))
     _finish(result)
@@ -112,7 +89,7 @@ def confirm(run_id: Annotated[uuid.UUID, typer.Argument(help="The held run")],
 def reject(run_id: Annotated[uuid.UUID, typer.Argument(help="The held run")],
            note: Annotated[str | None, typer.Option(help="Why")] = None) -> None:
     """Refuse a held run: nothing of it applies."""
-    with _runtime() as runtime, unit_of_work(runtime.session_factory) as session:
+    with cli_runtime(EXIT_UNUSABLE) as runtime, unit_of_work(runtime.session_factory) as session:
         result = _summary(feed.reject_run(session, run_id=run_id, note=note, actor=ACTOR,
                                           clock=runtime.clock))
     typer.echo(json.dumps(result, sort_keys=True, ensure_ascii=False))
@@ -120,7 +97,7 @@ def reject(run_id: Annotated[uuid.UUID, typer.Argument(help="The held run")],
 
 def process_due() -> None:
     """Apply the lifecycle events that are due (activations, terminations, deletions)."""
-    with _runtime() as runtime:
+    with cli_runtime(EXIT_UNUSABLE) as runtime:
         done = run_due_events(runtime.session_factory, clock=runtime.clock, actor=ACTOR)
     typer.echo(json.dumps({"applied": done}))
 

@@ -54,17 +54,17 @@ from idgov.models.hr import LIFECYCLE_EVENT_KINDS, HrSource, LifecycleEvent, Rev
 from idgov.models.identity import Identity
 from idgov.models.provisioning import ProvisioningOperation
 from idgov.provisioning import accounts
-from idgov.provisioning.service import after_done
+from idgov.provisioning.service import CANCELLABLE_STATES, cancel_operation
 from idgov.types import Actor
 
 log = logging.getLogger(__name__)
 
 DEFAULT_RETENTION_DAYS = 30
 LIFECYCLE_ACTOR = Actor.system("lifecycle")
-# Operations that would still give a leaver access, and the states in which they have not
-# reached the target yet (a running one is left to finish; the disable comes after it).
+# Operations that would still give a leaver access; those not run yet
+# (CANCELLABLE_STATES) are cancelled, a running one is left to finish (the disable comes
+# after it).
 _GIVING_ACCESS = ("create_account", "enable_account", "grant", "deliver_access")
-_NOT_RUN = ("pending", "retry_scheduled", "failed")
 
 
 # --- scheduling ------------------------------------------------------------------------------
@@ -200,32 +200,17 @@ def activate(session: Session, *, identity_id: uuid.UUID, actor: Actor,
     return identity
 
 
-def _cancel_operation(session: Session, op: ProvisioningOperation, *, reason: str,
-                      actor: Actor, clock: Clock) -> None:
-    before = snapshot(op)
-    now = clock.now()
-    op.state = "cancelled"
-    op.next_attempt_at = None
-    op.completed_at = now
-    op.updated_at = now
-    session.flush()
-    record(session, actor=actor, action="provisioning.cancel",
-           object_type="provisioning_operation", object_id=op.id, clock=clock,
-           before=before, after=snapshot(op), context={"reason": reason})
-    after_done(session, op, actor=actor, clock=clock)
-
-
 def _cancel_giving_access(session: Session, identity_id: uuid.UUID, *, actor: Actor,
                           clock: Clock) -> int:
     ops = list(session.scalars(
         select(ProvisioningOperation).where(
             ProvisioningOperation.identity_id == identity_id,
             ProvisioningOperation.action.in_(_GIVING_ACCESS),
-            ProvisioningOperation.state.in_(_NOT_RUN))
+            ProvisioningOperation.state.in_(CANCELLABLE_STATES))
         .order_by(ProvisioningOperation.ordinal, ProvisioningOperation.id)))
     for op in ops:
-        _cancel_operation(session, op, reason="the identity was terminated", actor=actor,
-                          clock=clock)
+        cancel_operation(session, operation_id=op.id, reason="the identity was terminated",
+                         actor=actor, clock=clock)
     return len(ops)
 
 
@@ -319,11 +304,11 @@ def reinstate(session: Session, *, identity_id: uuid.UUID, actor: Actor, clock: 
             ProvisioningOperation.identity_id == identity_id,
             ProvisioningOperation.action.in_(("disable_account", "delete_account")),
             ProvisioningOperation.cause == "lifecycle",
-            ProvisioningOperation.state.in_(_NOT_RUN))
+            ProvisioningOperation.state.in_(CANCELLABLE_STATES))
         .order_by(ProvisioningOperation.ordinal, ProvisioningOperation.id)))
     for op in taking:
-        _cancel_operation(session, op, reason="the identity was rehired", actor=actor,
-                          clock=clock)
+        cancel_operation(session, operation_id=op.id, reason="the identity was rehired",
+                         actor=actor, clock=clock)
     if not prehire:
         _enable_disabled(session, identity, cause_id=str(uuid.uuid4()), actor=actor,
                          clock=clock)

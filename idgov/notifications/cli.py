@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
+from idgov.cli_runtime import cli_runtime
 from idgov.config import get_settings
 from idgov.notifications.tasks import DeliveryResult, deliver_pending
-from idgov.runtime import open_runtime
 
 app = typer.Typer(no_args_is_help=True, help="Mail the notifications waiting in the outbox.")
 
@@ -36,13 +36,8 @@ def send(
                    "stay in the in-app list and wait", err=True)
         typer.echo("sent 0, retried 0, failed 0")
         return
-    if not settings.signing_key_path.exists():
-        typer.echo(f"error: no audit signing key at {settings.signing_key_path}: "
-                   "run `idgov init`", err=True)
-        raise typer.Exit(1)
-    runtime = open_runtime(settings)
     total = DeliveryResult()
-    try:
+    with cli_runtime(1, settings=settings) as runtime:
         while True:
             result = deliver_pending(runtime.session_factory, settings=settings,
                                      clock=runtime.clock, limit=batch_size)
@@ -50,6 +45,4 @@ def send(
             # A batch that was not full took every due row; rows put back are due later.
             if result.handled < batch_size:
                 break
-    finally:
-        runtime.close()
     typer.echo(f"sent {total.sent}, retried {total.retried}, failed {total.failed}")

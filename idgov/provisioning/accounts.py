@@ -50,6 +50,7 @@ from idgov.models.application import Account, Application
 from idgov.models.identity import Identity
 from idgov.models.provisioning import ProvisioningOperation
 from idgov.provisioning.ordering import next_ordinal
+from idgov.provisioning.repository import key_exists
 from idgov.types import Actor
 
 # Identity fields a template may name.
@@ -388,8 +389,7 @@ def record_account_action(session: Session, *, account: Account, action: str, ca
     assert account.identity_id is not None, "account actions are for an identity's accounts"
     key = account_key(cause=cause, cause_id=cause_id, identity_id=account.identity_id,
                       application_id=account.application_id, action=action) + f":{account.id}"
-    if session.scalar(select(ProvisioningOperation.id)
-                      .where(ProvisioningOperation.idempotency_key == key)) is not None:
+    if key_exists(session, key):
         return None
     return _add_operation(session, key=key, identity_id=account.identity_id,
                           application_id=account.application_id, action=action, cause=cause,
@@ -430,8 +430,7 @@ def ensure_account_operations(session: Session, *, identity_id: uuid.UUID,
         return None
     key = account_key(cause=cause, cause_id=cause_id, identity_id=identity_id,
                       application_id=application_id, action="create_account")
-    if session.scalar(select(ProvisioningOperation.id)
-                      .where(ProvisioningOperation.idempotency_key == key)) is not None:
+    if key_exists(session, key):
         return None
     username = choose_username(session, identity=identity, application=application)
     return _add_operation(session, key=key, identity_id=identity_id,

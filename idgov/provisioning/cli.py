@@ -10,10 +10,10 @@ from typing import Annotated
 
 import typer
 
+from idgov.cli_runtime import cli_runtime
 from idgov.config import get_settings
 from idgov.provisioning.engine import EngineConfig
 from idgov.provisioning.worker import Worker
-from idgov.runtime import open_runtime
 
 
 def worker(
@@ -30,28 +30,21 @@ def worker(
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
-    if not settings.signing_key_path.exists():
-        typer.echo(f"error: no audit signing key at {settings.signing_key_path}: "
-                   "run `idgov init`", err=True)
-        raise typer.Exit(1)
     config = EngineConfig.from_settings(settings)
     if batch_size is not None:
         config = replace(config, batch_size=batch_size)
     if lease_seconds is not None:
         config = replace(config, lease_seconds=lease_seconds)
-    runtime = open_runtime(settings)
     stop_event = threading.Event()
 
     def on_signal(_signum: int, _frame: object) -> None:
         stop_event.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    try:
+    with cli_runtime(1, settings=settings) as runtime:
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
         Worker(runtime.session_factory, settings, runtime.clock, worker_id,
                config=config).run_forever(stop_event, poll_seconds)
-    finally:
-        runtime.close()
 
 
 def register(app: typer.Typer) -> None:

@@ -216,6 +216,12 @@ def existing_keys(session: Session, keys: Iterable[str]) -> set[str]:
     return found
 
 
+def key_exists(session: Session, key: str) -> bool:
+    """Whether an operation with this idempotency key was recorded."""
+    return session.scalar(select(ProvisioningOperation.id)
+                          .where(ProvisioningOperation.idempotency_key == key)) is not None
+
+
 def operations_of_line(session: Session, line_id: uuid.UUID) -> list[ProvisioningOperation]:
     stmt = (select(ProvisioningOperation)
             .where(ProvisioningOperation.request_line_id == line_id)

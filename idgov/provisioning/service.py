@@ -355,17 +355,19 @@ def retry_operation(session: Session, *, operation_id: uuid.UUID, actor: Actor,
     return op
 
 
-_CANCELLABLE = frozenset({"pending", "retry_scheduled", "failed"})
+# The states of an operation that has not reached its target: it can still be given up.
+CANCELLABLE_STATES = ("pending", "retry_scheduled", "failed")
 
 
 def cancel_operation(session: Session, *, operation_id: uuid.UUID, actor: Actor,
-                     clock: Clock) -> ProvisioningOperation:
-    """Give up an operation that is not running: it will not be sent.
+                     clock: Clock, reason: str = "cancelled by a person") -> ProvisioningOperation:
+    """Give up an operation that is not running: it will not be sent. ``reason`` goes to
+    the audit event's context.
 
     Conflict when it is running (a worker or a fulfilment task has it) or already done.
     """
     op = get_or_404(session, ProvisioningOperation, operation_id, what="provisioning operation")
-    if op.state not in _CANCELLABLE:
+    if op.state not in CANCELLABLE_STATES:
         raise Conflict(f"a {op.state} operation cannot be cancelled", state=op.state)
     before = snapshot(op)
     now = clock.now()
@@ -376,7 +378,7 @@ def cancel_operation(session: Session, *, operation_id: uuid.UUID, actor: Actor,
     session.flush()
     record(session, actor=actor, action="provisioning.cancel",
            object_type="provisioning_operation", object_id=op.id, clock=clock,
-           before=before, after=snapshot(op), context={"reason": "cancelled by a person"})
+           before=before, after=snapshot(op), context={"reason": reason})
     after_done(session, op, actor=actor, clock=clock)
     return op
 

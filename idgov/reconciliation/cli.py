@@ -14,11 +14,9 @@ from typing import Annotated, Any
 
 import typer
 
-from idgov.config import get_settings
+from idgov.cli_runtime import cli_runtime
 from idgov.db.session import unit_of_work
-from idgov.errors import DomainError
 from idgov.reconciliation import service
-from idgov.runtime import open_runtime
 from idgov.types import Actor
 
 EXIT_FAILED = 1
@@ -30,28 +28,16 @@ ApplicationArg = Annotated[str, typer.Argument(help="The application's name or i
 
 
 def _run(application: str, *, kind: str, remediate: bool) -> None:
-    settings = get_settings()
-    if not settings.signing_key_path.exists():
-        typer.echo(f"error: no audit signing key at {settings.signing_key_path}: run "
-                   "`idgov init`", err=True)
-        raise typer.Exit(EXIT_UNUSABLE)
-    runtime = open_runtime(settings)
     actor = Actor.system("reconciliation-cli")
-    try:
-        with unit_of_work(runtime.session_factory) as session:
-            application_id = service.find_application(session, key=application)
-            run = service.run_for_application(
-                session, application_id=application_id, kind=kind, remediate=remediate,
-                settings=settings, actor=actor, clock=runtime.clock)
-            result: dict[str, Any] = {"run_id": str(run.id), "application_id":
-                                      str(run.application_id), "kind": run.kind,
-                                      "state": run.state, "error": run.error,
-                                      "counts": run.counts}
-    except DomainError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(EXIT_UNUSABLE) from exc
-    finally:
-        runtime.close()
+    with cli_runtime(EXIT_UNUSABLE) as runtime, unit_of_work(runtime.session_factory) as session:
+        application_id = service.find_application(session, key=application)
+        run = service.run_for_application(
+            session, application_id=application_id, kind=kind, remediate=remediate,
+            settings=runtime.settings, actor=actor, clock=runtime.clock)
+        result: dict[str, Any] = {"run_id": str(run.id), "application_id":
+                                  str(run.application_id), "kind": run.kind,
+                                  "state": run.state, "error": run.error,
+                                  "counts": run.counts}
     typer.echo(json.dumps(result, sort_keys=True))
     if result["state"] == "failed":
         raise typer.Exit(EXIT_FAILED)

@@ -9,12 +9,12 @@ import typer
 from sqlalchemy.orm import Session, sessionmaker
 
 from idgov.approvals.tasks import escalate_overdue
+from idgov.cli_runtime import cli_runtime
 from idgov.clock import Clock
-from idgov.config import Settings, get_settings
+from idgov.config import Settings
 from idgov.db.session import unit_of_work
 from idgov.fulfilment.tasks import escalate_overdue_tasks
 from idgov.requests.tasks import expire_grants, warn_expiring
-from idgov.runtime import open_runtime
 from idgov.types import Actor
 
 app = typer.Typer(no_args_is_help=True, help="Access request housekeeping.")
@@ -57,14 +57,6 @@ def sweep(factory: sessionmaker[Session], *, settings: Settings, clock: Clock,
 @app.command("sweep")
 def sweep_command() -> None:
     """Run the sweep once (schedule it, e.g. every 15 minutes) and print what it did as JSON."""
-    settings = get_settings()
-    if not settings.signing_key_path.exists():
-        typer.echo(f"error: no audit signing key at {settings.signing_key_path}: run "
-                   "`idgov init`", err=True)
-        raise typer.Exit(code=1)
-    runtime = open_runtime(settings)
-    try:
-        result = sweep(runtime.session_factory, settings=settings, clock=runtime.clock)
-    finally:
-        runtime.close()
+    with cli_runtime(1) as runtime:
+        result = sweep(runtime.session_factory, settings=runtime.settings, clock=runtime.clock)
     typer.echo(json.dumps(asdict(result)))

@@ -65,6 +65,17 @@ def _split(text: str | None) -> tuple[str, ...]:
     return tuple(p.strip() for p in (text or "").split(",") if p.strip())
 
 
+def _read(resource: dict[str, Any], query: ListQuery, if_none_match: str | None,
+          kind: schemas.ResourceKind) -> Response:
+    """One resource read: 304 when the client holds its version (If-None-Match), else the
+    attributes ``query`` asks for; its ETag either way."""
+    version = resource["meta"]["version"]
+    if if_none_match and version in _split(if_none_match):
+        return Response(status_code=304, headers={"ETag": version})
+    shown = project(resource, attributes=query.attributes, excluded=query.excluded, kind=kind)
+    return ScimResponse(shown, headers={"ETag": version})
+
+
 def _query(filter_: str | None, start_index: int | None, count: int | None,
            sort_by: str | None, sort_order: str | None, attributes: str | None,
            excluded: str | None) -> ListQuery:
@@ -170,12 +181,8 @@ def create_user(request: Request, session: Session, caller: Writer, clock: Clock
 @router.get("/Users/{user_id}", responses=scim_responses(304, 404))
 def get_user(request: Request, session: Session, caller: Reader, user_id: str, query: Listing,
              if_none_match: IfNoneMatch = None) -> Response:
-    user = service.get_user(session, user_id=user_id, base=_base(request))
-    if if_none_match and user["meta"]["version"] in _split(if_none_match):
-        return Response(status_code=304, headers={"ETag": user["meta"]["version"]})
-    shown = project(user, attributes=query.attributes, excluded=query.excluded,
-                            kind=schemas.USER_KIND)
-    return ScimResponse(shown, headers={"ETag": user["meta"]["version"]})
+    return _read(service.get_user(session, user_id=user_id, base=_base(request)), query,
+                 if_none_match, schemas.USER_KIND)
 
 
 @router.put("/Users/{user_id}", responses=scim_responses(404, 409, 412))
@@ -226,12 +233,8 @@ def create_group(request: Request, session: Session, caller: Writer, clock: Cloc
 @router.get("/Groups/{group_id}", responses=scim_responses(304, 404))
 def get_group(request: Request, session: Session, caller: Reader, group_id: str,
               query: Listing, if_none_match: IfNoneMatch = None) -> Response:
-    group = groups.get_group(session, group_id=group_id, base=_base(request))
-    if if_none_match and group["meta"]["version"] in _split(if_none_match):
-        return Response(status_code=304, headers={"ETag": group["meta"]["version"]})
-    shown = project(group, attributes=query.attributes, excluded=query.excluded,
-                            kind=schemas.GROUP_KIND)
-    return ScimResponse(shown, headers={"ETag": group["meta"]["version"]})
+    return _read(groups.get_group(session, group_id=group_id, base=_base(request)), query,
+                 if_none_match, schemas.GROUP_KIND)
 
 
 @router.put("/Groups/{group_id}", responses=scim_responses(404, 409, 412))

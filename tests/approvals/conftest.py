@@ -38,6 +38,7 @@ from idgov.models.requests import (
 )
 from idgov.policy.decision import ApprovalNeed
 from idgov.types import Actor
+from tests.catalog.factories import new_identity
 
 SYSTEM = Actor.system("tests")
 
@@ -68,12 +69,9 @@ class Org:
 
 def _person(session: Session, key: str, manager: Identity | None = None,
             state: str = "active") -> Identity:
-    person = Identity(employee_id=key, given_name=key.title(), family_name="Test",
-                      display_name=f"{key.title()} Test", email=f"{key}@example.com",
-                      manager_id=manager.id if manager else None, lifecycle_state=state)
-    session.add(person)
-    session.flush()
-    return person
+    """"<Key> Test", <key>@example.com."""
+    return new_identity(session, key, manager_id=manager.id if manager else None, state=state,
+                        given_name=key.title(), family_name="Test")
 
 
 @pytest.fixture

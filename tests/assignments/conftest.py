@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from idgov.auth.caller import Caller
 from idgov.db.session import unit_of_work
 from idgov.errors import Unauthenticated
-from idgov.models import Application, Entitlement, Identity, Role
+from idgov.models import Application, Entitlement, Role
+from tests.catalog.factories import new_identity
 
 
 @dataclass(frozen=True)
@@ -32,25 +33,15 @@ class Org:
     capped_entitlement: uuid.UUID
 
 
-def _person(session: Session, employee_id: str, manager: Identity | None = None,
-            state: str = "active") -> Identity:
-    person = Identity(employee_id=employee_id, given_name="Test", family_name=employee_id,
-                      display_name=f"Test {employee_id}", email=f"{employee_id}@example.com",
-                      manager_id=manager.id if manager else None, lifecycle_state=state)
-    session.add(person)
-    session.flush()
-    return person
-
-
 @pytest.fixture
 def org(session_factory: sessionmaker[Session]) -> Org:
     with unit_of_work(session_factory) as session:
-        ceo = _person(session, "ceo")
-        manager = _person(session, "mgr", ceo)
-        report = _person(session, "rep", manager)
-        outsider = _person(session, "out", ceo)
-        owner = _person(session, "own", ceo)
-        leaver = _person(session, "gone", ceo, state="terminated")
+        ceo = new_identity(session, "ceo")
+        manager = new_identity(session, "mgr", manager_id=ceo.id)
+        report = new_identity(session, "rep", manager_id=manager.id)
+        outsider = new_identity(session, "out", manager_id=ceo.id)
+        owner = new_identity(session, "own", manager_id=ceo.id)
+        leaver = new_identity(session, "gone", manager_id=ceo.id, state="terminated")
         app = Application(name="Directory", connector_kind="ldap", settings={})
         session.add(app)
         session.flush()

@@ -1,5 +1,5 @@
 """Birthright fixtures: a small organisation with HR attributes, org groups, a catalog whose
-roles reach an application (so grants record provisioning operations), and the router."""
+roles reach an application (so grants record provisioning operations)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from fastapi import FastAPI
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from idgov.audit.signing import Signer
-from idgov.auth import permissions
-from idgov.birthright.endpoints import router
-from idgov.clock import FixedClock
-from idgov.config import Settings
 from idgov.db.session import unit_of_work
-from idgov.main import create_app
 from idgov.models import (
     Application,
     Entitlement,
@@ -29,27 +21,10 @@ from idgov.models import (
     Role,
     RoleEntitlement,
 )
+from tests.catalog.factories import new_identity
 from tests.conftest import START
 
 GRACE = timedelta(days=7)
-
-
-@pytest.fixture(autouse=True)
-def _capabilities(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The lead adds these to idgov.auth.permissions for real."""
-    caps = permissions.ROLE_CAPABILITIES
-    monkeypatch.setitem(caps, "administrator",
-                        caps["administrator"] | {"birthright:read", "birthright:write"})
-    monkeypatch.setitem(caps, "auditor", caps["auditor"] | {"birthright:read"})
-
-
-@pytest.fixture
-def app(settings: Settings, engine: Engine, clock: FixedClock, signer: Signer) -> FastAPI:
-    application = create_app(settings, engine=engine, clock=clock, signer=signer)
-    mounted = {getattr(r, "path", None) for r in application.routes}
-    if "/birthright-rules" not in mounted:
-        application.include_router(router)
-    return application
 
 
 @dataclass(frozen=True)
@@ -77,15 +52,9 @@ def person(session: Session, employee_id: str, *, department: str | None,
            location: str | None = "London", employment_type: str = "employee",
            state: str = "active", source: HrSource | None = None,
            attributes: dict[str, str] | None = None) -> Identity:
-    found = Identity(employee_id=employee_id, given_name="Test", family_name=employee_id,
-                     display_name=f"Test {employee_id}", email=f"{employee_id}@example.com",
-                     department=department, location=location,
-                     employment_type=employment_type, lifecycle_state=state,
-                     hr_source_id=source.id if source else None,
-                     attributes=attributes or {})
-    session.add(found)
-    session.flush()
-    return found
+    return new_identity(session, employee_id, state=state, department=department,
+                        location=location, employment_type=employment_type,
+                        hr_source_id=source.id if source else None, attributes=attributes or {})
 
 
 @pytest.fixture

@@ -25,16 +25,29 @@ def add_application(factory: sessionmaker[Session], name: str = "Finance ERP") -
         return str(app.id)
 
 
+def new_identity(session: Session, employee_id: str, *, manager_id: uuid.UUID | None = None,
+                 state: str = "active", given_name: str = "Test",
+                 family_name: str | None = None, email: str | None = None,
+                 **columns: Any) -> Identity:
+    """An identity added to the open session: ``given_name family_name`` (by default
+    "Test <employee_id>"), ``<employee_id>@example.com``, reporting to ``manager_id``;
+    ``columns`` sets other columns."""
+    family_name = family_name or employee_id
+    person = Identity(employee_id=employee_id, given_name=given_name, family_name=family_name,
+                      display_name=f"{given_name} {family_name}",
+                      email=email or f"{employee_id}@example.com",
+                      manager_id=manager_id, lifecycle_state=state, **columns)
+    session.add(person)
+    session.flush()
+    return person
+
+
 def add_identity(factory: sessionmaker[Session], employee_id: str,
                  manager_id: str | None = None) -> str:
     with unit_of_work(factory) as session:
-        person = Identity(employee_id=employee_id, given_name="Test", family_name=employee_id,
-                          display_name=f"Test {employee_id}",
-                          email=f"{employee_id.lower()}@example.com",
-                          manager_id=uuid.UUID(manager_id) if manager_id else None)
-        session.add(person)
-        session.flush()
-        return str(person.id)
+        return str(new_identity(session, employee_id,
+                                manager_id=uuid.UUID(manager_id) if manager_id else None,
+                                email=f"{employee_id.lower()}@example.com").id)
 
 
 def add_assignment(factory: sessionmaker[Session], *, identity_id: str, valid_from: datetime,

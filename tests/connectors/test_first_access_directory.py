@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from ldap3 import Connection, Server
 
 from connectors import registry
 from connectors.base import (
@@ -21,17 +20,9 @@ from connectors.errors import DataError, NotSupported
 from connectors.ldap import LdapConnector
 from connectors.memory import MemoryConnector, MemoryTarget
 from tests.connectors.test_ldap import settings_for
-from tests.slapd import Slapd, slapd  # noqa: F401 - the fixture
+from tests.slapd import Slapd, can_bind, slapd  # noqa: F401 - the fixture
 
 PASSWORD = "Correct horse battery 2026"
-
-
-def _bind(server: Slapd, dn: str, password: str) -> bool:
-    conn = Connection(Server(server.url), user=dn, password=password)
-    try:
-        return bool(conn.bind())
-    finally:
-        conn.unbind()
 
 
 def test_ldap_sets_a_hashed_password_the_person_binds_with(slapd: Slapd) -> None:  # noqa: F811
@@ -41,10 +32,10 @@ def test_ldap_sets_a_hashed_password_the_person_binds_with(slapd: Slapd) -> None
         assert first_access_method(connector) == CAN_SET_PASSWORD
         ref = connector.create_account(AccountSpec(username="jsmith", attributes={
             "givenName": "Jane", "sn": "Smith", "mail": "jane.smith@example.com"}))
-        assert not _bind(slapd, ref.native_id, PASSWORD)
+        assert not can_bind(slapd, ref.native_id, PASSWORD)
         connector.set_password(ref, PASSWORD)
-        assert _bind(slapd, ref.native_id, PASSWORD)
-        assert not _bind(slapd, ref.native_id, PASSWORD + "!")
+        assert can_bind(slapd, ref.native_id, PASSWORD)
+        assert not can_bind(slapd, ref.native_id, PASSWORD + "!")
         entry = slapd.entry(ref.native_id, ["userPassword"])
         assert entry is not None
         stored = entry.get("userPassword")
@@ -53,7 +44,7 @@ def test_ldap_sets_a_hashed_password_the_person_binds_with(slapd: Slapd) -> None
         connector.disable_account(ref)
         connector.set_password(ref, PASSWORD + " again")
         connector.enable_account(ref)
-        assert _bind(slapd, ref.native_id, PASSWORD + " again")
+        assert can_bind(slapd, ref.native_id, PASSWORD + " again")
         connector.delete_account(ref)
         with pytest.raises(DataError):
             connector.set_password(ref, PASSWORD)

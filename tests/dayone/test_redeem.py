@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from ldap3 import Connection, Server
 from sqlalchemy import select
 
 from connectors.memory import MemoryTarget
@@ -18,20 +17,12 @@ from tests.e2e.conftest import Story
 from tests.emulators.graph import GraphEmulator
 from tests.emulators.serve import ServedApp
 from tests.emulators.tls import TestPki
-from tests.slapd import Slapd, slapd
+from tests.slapd import Slapd, can_bind, slapd
 
 __all__ = ["slapd"]
 
 PASSWORD = "Tulip harbour 4 lanterns"
 JANE_DN = "uid=jsmith,ou=people,dc=example,dc=com"
-
-
-def _bind(server: Slapd, dn: str, password: str) -> bool:
-    conn = Connection(Server(server.url), user=dn, password=password)
-    try:
-        return bool(conn.bind())
-    finally:
-        conn.unbind()
 
 
 def _first_day(day_one: DayOne, *apps: str) -> str:
@@ -64,14 +55,14 @@ def test_an_ldap_joiner_sets_a_password_and_binds_with_it(day_one: DayOne,
         "at least 12 characters", "must not contain your given or family name"}
     named = day_one.post("/day-one/redeem", {"token": token, "password": "xx-jsmith-2026-xx"})
     assert "must not contain your user name" in [e["message"] for e in named.json()["errors"]]
-    assert not _bind(slapd, JANE_DN, PASSWORD)
+    assert not can_bind(slapd, JANE_DN, PASSWORD)
 
     done = day_one.post("/day-one/redeem", {"token": token, "password": PASSWORD})
     assert done.status_code == 200, done.text
     assert [(a["name"], a["outcome"], a["temporary_access_pass"])
             for a in done.json()["applications"]] == [
         ("Corporate directory", "password_set", None)]
-    assert _bind(slapd, JANE_DN, PASSWORD)
+    assert can_bind(slapd, JANE_DN, PASSWORD)
     assert done.json()["link_id"] == message["object_id"]
     with day_one.story.app.state.ctx.session_factory() as session:
         redeemed = session.scalars(select(AuditEvent).where(
@@ -83,7 +74,7 @@ def test_an_ldap_joiner_sets_a_password_and_binds_with_it(day_one: DayOne,
     again = day_one.post("/day-one/redeem", {"token": token, "password": PASSWORD + "!"})
     assert again.status_code == 410
     assert day_one.post("/day-one/lookup", {"token": token}).status_code == 410
-    assert _bind(slapd, JANE_DN, PASSWORD)
+    assert can_bind(slapd, JANE_DN, PASSWORD)
     trail = day_one.audit_text()
     assert token not in trail and PASSWORD not in trail
     assert "day_one_link.create" in trail and "day_one_link.redeem " in trail

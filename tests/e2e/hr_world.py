@@ -254,6 +254,21 @@ def entra_target(hr: Hr, graph: GraphEmulator, served: ServedApp, pki: TestPki) 
     hr.story.entitlement("entra_finance", "entra", "Entra Finance group", f"group:{finance}")
 
 
+def everywhere(story: Story, server: Slapd, keycloak: KeycloakEmulator,
+               keycloak_served: ServedApp, graph: GraphEmulator, graph_served: ServedApp,
+               pki: TestPki, **source: Any) -> Hr:
+    """The three targets (the directory, Keycloak, Entra), the birthright rules with Staff
+    also giving the Keycloak engineering group and the Entra Finance group, and the HR
+    source (``source``: its fields other than the defaults of :meth:`Hr.create_source`)."""
+    hr = Hr(story)
+    directory(hr, server)
+    keycloak_target(hr, keycloak, keycloak_served)
+    entra_target(hr, graph, graph_served, pki)
+    birthright(hr, "kc_engineering", "entra_finance")
+    hr.create_source(**source)
+    return hr
+
+
 def members(server: Slapd, name: str) -> list[str]:
     """Members of a directory group (without its placeholder member)."""
     dn = group_dn(name)

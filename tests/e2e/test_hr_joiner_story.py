@@ -10,16 +10,10 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ldap3 import Connection, Server
-
 from tests.e2e.conftest import ENTRA_DOMAIN, Story
 from tests.e2e.hr_world import (
-    Hr,
-    birthright,
     csv_bytes,
-    directory,
-    entra_target,
-    keycloak_target,
+    everywhere,
     members,
     person_dn,
     worker,
@@ -28,7 +22,7 @@ from tests.emulators.graph import GraphEmulator
 from tests.emulators.keycloak import KeycloakEmulator
 from tests.emulators.serve import ServedApp
 from tests.emulators.tls import TestPki
-from tests.slapd import Slapd, slapd
+from tests.slapd import Slapd, can_bind, slapd
 
 __all__ = ["slapd"]
 
@@ -36,14 +30,6 @@ LINK = re.compile(r"https?://\S+/day-one/#([A-Za-z0-9_-]{40,})")
 PASSWORD = "Harbour lanterns 4 tulips"
 # Hired on Monday 19 January 2026 in Los Angeles: 00:00 PST is 08:00 UTC.
 HIRE_START = datetime(2026, 1, 19, 8, 0, tzinfo=UTC)
-
-
-def _bind(server: Slapd, dn: str, password: str) -> bool:
-    conn = Connection(Server(server.url), user=dn, password=password)
-    try:
-        return bool(conn.bind())
-    finally:
-        conn.unbind()
 
 
 def _link_messages(story: Story) -> list[dict[str, Any]]:
@@ -59,12 +45,7 @@ def test_a_joiner_from_a_csv_file_gets_accounts_and_day_one_access_everywhere(
     # before the emulators stop)
     story = keycloak_story
     assert graph_story is story
-    hr = Hr(story)
-    directory(hr, slapd)
-    keycloak_target(hr, keycloak, keycloak_served)
-    entra_target(hr, graph, graph_served, pki)
-    birthright(hr, "kc_engineering", "entra_finance")
-    hr.create_source()
+    hr = everywhere(story, slapd, keycloak, keycloak_served, graph, graph_served, pki)
 
     # An HR export: BOM, CRLF, a quoted cell with a comma, an accented name, an apostrophe.
     row = worker("E-1001", "Zoë", "O'Brien", location="Los Angeles", start="2026-01-19",
@@ -138,7 +119,7 @@ def test_a_joiner_from_a_csv_file_gets_accounts_and_day_one_access_everywhere(
     token = tokens[0]
 
     # The joiner redeems it: a directory password of her own, and a pass for Entra.
-    assert not _bind(slapd, dn, PASSWORD)
+    assert not can_bind(slapd, dn, PASSWORD)
     found = story.client.post("/day-one/lookup", json={"token": token})
     assert found.status_code == 200, found.text
     assert sorted((a["name"], a["method"]) for a in found.json()["applications"]) == [
@@ -147,7 +128,7 @@ def test_a_joiner_from_a_csv_file_gets_accounts_and_day_one_access_everywhere(
     assert done.status_code == 200, done.text
     outcomes = {a["name"]: a for a in done.json()["applications"]}
     assert outcomes["Corporate directory"]["outcome"] == "password_set"
-    assert _bind(slapd, dn, PASSWORD)
+    assert can_bind(slapd, dn, PASSWORD)
     held = graph.access_passes[entra_user["id"]]
     assert outcomes["Entra ID"]["outcome"] == "pass_issued"
     assert outcomes["Entra ID"]["temporary_access_pass"]["value"] == \

@@ -15,8 +15,7 @@ from tests.e2e.hr_world import (
     Hr,
     birthright,
     directory,
-    entra_target,
-    keycloak_target,
+    everywhere,
     members,
     people,
     person_dn,
@@ -44,12 +43,8 @@ def test_a_leaver_is_disabled_everywhere_at_the_local_end_of_the_day_and_hands_o
     # before the emulators stop)
     story = keycloak_story
     assert graph_story is story
-    hr = Hr(story)
-    directory(hr, slapd)
-    keycloak_target(hr, keycloak, keycloak_served)
-    entra_target(hr, graph, graph_served, pki)
-    birthright(hr, "kc_engineering", "entra_finance")
-    hr.create_source(account_retention_days=30)
+    hr = everywhere(story, slapd, keycloak, keycloak_served, graph, graph_served, pki,
+                    account_retention_days=30)
     lee = worker("E-4001", "Lee", "Lewis", location="Los Angeles")
     rae = worker("E-4002", "Rae", "Reed", manager="E-4001", kind="contractor",
                  location="Los Angeles")

@@ -5,21 +5,14 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from idgov.assignments import service as assignments
-from idgov.audit.signing import Signer
-from idgov.auth import permissions
 from idgov.clock import FixedClock
-from idgov.config import Settings
 from idgov.db.session import unit_of_work
 from idgov.lifecycle import review_flags
-from idgov.lifecycle.flag_endpoints import router
-from idgov.main import create_app
 from idgov.models.assignment import Assignment
 from idgov.models.hr import ReviewFlag
 from idgov.models.notifications import Notification
@@ -28,25 +21,6 @@ from tests.conftest import PersonHeaders, make_token
 from tests.lifecycle.events_world import ACTOR, Life, life_fixture
 
 __all__ = ["life_fixture"]
-
-
-@pytest.fixture(autouse=True)
-def _capabilities(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The lead adds these to idgov.auth.permissions for real."""
-    caps = permissions.ROLE_CAPABILITIES
-    for role in ("requester", "manager", "approver", "owner"):
-        monkeypatch.setitem(caps, role, caps[role] | {"review_flags:review"})
-    monkeypatch.setitem(caps, "administrator",
-                        caps["administrator"] | {"review_flags:read", "review_flags:decide"})
-    monkeypatch.setitem(caps, "auditor", caps["auditor"] | {"review_flags:read"})
-
-
-@pytest.fixture
-def app(settings: Settings, engine: Engine, clock: FixedClock, signer: Signer) -> FastAPI:
-    application = create_app(settings, engine=engine, clock=clock, signer=signer)
-    if "/review-flags" not in {getattr(r, "path", None) for r in application.routes}:
-        application.include_router(router)
-    return application
 
 
 def _requested(life: Life, name: str, entitlement: str) -> uuid.UUID:
