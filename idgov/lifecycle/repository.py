@@ -17,6 +17,7 @@ _COLUMNS = ("given_name", "family_name", "display_name", "email", "user_name", "
             "location", "time_zone", "job_code", "job_title", "cost_center", "employment_type",
             "hire_date", "termination_date")
 _CHUNK = 900
+_STREAM = 5000  # rows fetched at a time when the whole population is read
 
 
 def _current_query() -> Select[Any]:
@@ -52,8 +53,24 @@ def _all_groups(session: Session) -> dict[uuid.UUID, list[str]]:
     return found
 
 
-def _to_current(row: Any, groups: dict[uuid.UUID, list[str]] | None) -> tuple[str, Current]:
+# Columns whose few distinct values repeat across a population (department, location,
+# ...): a whole population loaded at once keeps one object per distinct value.
+_REPEATED = tuple(i for i, c in enumerate(_COLUMNS)
+                  if c in ("department", "location", "time_zone", "job_code", "job_title",
+                           "cost_center", "employment_type"))
+
+
+def _to_current(row: Any, groups: dict[uuid.UUID, list[str]] | None,
+                shared: dict[Any, Any] | None = None) -> tuple[str, Current]:
     identity_id, employee_id, state, source_id, attributes, manager_employee_id, *rest = row
+    if shared is not None:
+        keep = shared.setdefault
+        for i in _REPEATED:
+            rest[i] = keep(rest[i], rest[i])
+        state, source_id = keep(state, state), keep(source_id, source_id)
+        manager_employee_id = keep(manager_employee_id, manager_employee_id)
+        attributes = {k: keep(v, v) if v.__class__ is str else v
+                      for k, v in (attributes or {}).items()}
     values: dict[str, Any] = dict(zip(_COLUMNS, rest, strict=True))
     values["employee_id"] = employee_id
     values["manager_employee_id"] = manager_employee_id
@@ -67,7 +84,9 @@ def _to_current(row: Any, groups: dict[uuid.UUID, list[str]] | None) -> tuple[st
 def load_all(session: Session, *, with_groups: bool) -> dict[str, Current]:
     """Every identity, by employee id (a snapshot compares against the whole population)."""
     groups = _all_groups(session) if with_groups else None
-    return dict(_to_current(row, groups) for row in session.execute(_current_query()))
+    shared: dict[Any, Any] = {}
+    rows = session.execute(_current_query().execution_options(yield_per=_STREAM))
+    return dict(_to_current(row, groups, shared) for row in rows)
 
 
 def load_named(session: Session, employee_ids: Collection[str], *,
