@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from certification.tasks import register_jobs as register_certification_jobs
 from idgov.approvals.roles import install as install_approver_role
 from idgov.audit.cli import app as audit_app
 from idgov.auth.cli import app as tokens_app
@@ -18,6 +19,7 @@ from idgov.sod_scan.cli import app as sod_app
 app = typer.Typer(help="idgov: identity governance.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 install_approver_role()  # derive "approver" from waiting approval steps
+register_certification_jobs()  # workers run certification's reminders, deadlines, checks
 register_setup(app)  # init, demo, serve
 register_reconciliation(app)  # aggregate APPLICATION, reconcile APPLICATION [--remediate]
 register_worker(app)  # worker: claim and run provisioning operations

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from certification.plugin import install as install_certification
 from idgov import __version__
 from idgov.approvals.roles import install as install_approver_role
 from idgov.audit.signing import Signer
@@ -105,4 +106,6 @@ def create_app(
 
     for router in core_routers():
         app.include_router(router)
+    # Certification plugs in: its routes, and its periodic jobs run by the workers.
+    app.include_router(install_certification())
     return app

@@ -7,6 +7,7 @@ from typing import Any
 from alembic import context
 from sqlalchemy import Connection
 
+import certification.models  # noqa: F401 - certification's tables share the metadata
 from idgov.config import get_settings
 from idgov.db.base import UTCDateTime
 from idgov.db.session import make_engine

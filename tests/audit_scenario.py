@@ -29,6 +29,7 @@ from idgov.models.catalog import Entitlement
 from idgov.models.provisioning import ProvisioningOperation
 from idgov.notifications.service import notify
 from idgov.provisioning.engine import run_until_idle
+from tests.audit_scenario_cert import run_certification_scenario
 from tests.audit_scenario_hr import run_hr_scenario
 
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -535,4 +536,6 @@ def run_scenario(api: AuditedApi) -> Secrets:
           shows={"id": object_id})
     run_hr_scenario(api, secrets, manager=alice, report=(bob, "Bob Baker"), role=base,
                     entitlement=payables)
+    run_certification_scenario(api, manager=(alice, "Alice Archer"), report=bob, other=carol,
+                               entitlements=[payments, ledger])
     return secrets

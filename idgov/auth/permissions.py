@@ -20,6 +20,8 @@ _PERSON = frozenset({
     "fulfilment:work",
     # HR moves: the (new) manager reviews requested access flagged after a move (row rule).
     "review_flags:review",
+    # Access certification: a reviewer decides the review items assigned to them (row rule).
+    "certification:review",
 })
 
 ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
@@ -65,6 +67,8 @@ ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
             "review_flags:decide",
             "scim:read",
             "scim:write",
+            "certification:read",
+            "certification:admin",
         }
     ),
     "auditor": frozenset(
@@ -91,6 +95,7 @@ ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
             "hr:read",
             "birthright:read",
             "review_flags:read",
+            "certification:read",
         }
     ),
     "hr-system": frozenset(

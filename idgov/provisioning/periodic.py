@@ -65,6 +65,19 @@ COUNT_KEYS = ("aggregated", "reconciled", "unreachable", "escalated", "warned", 
               "tasks_escalated", "mailed", "lifecycle", "errors")
 
 
+# Jobs of modules the core does not import (certification): name -> (interval, job). The
+# job takes (session_factory, settings, clock, actor) and returns what it did, counted.
+PluginJob = Callable[[sessionmaker[Session], Settings, Clock, Actor], int]
+_PLUGIN_JOBS: dict[str, tuple[timedelta, PluginJob]] = {}
+
+
+def register_job(name: str, *, every: timedelta, job: PluginJob) -> None:
+    """Have the workers run ``job`` every ``every`` (at most; in-process timing, like the
+    sweep), its result counted under ``name``. The composition roots call this for modules
+    the core never imports; registering a name again replaces its job."""
+    _PLUGIN_JOBS[name] = (every, job)
+
+
 class _LastRuns:
     """When this process last ran each in-process job (per session factory)."""
 
@@ -297,6 +310,12 @@ def run_due_jobs(session_factory: sessionmaker[Session], *, settings: Settings, 
         def _lifecycle() -> None:
             counts["lifecycle"] += run_due_events(session_factory, clock=clock, actor=actor)
         _guarded(counts, "lifecycle events", _lifecycle)
+    for name, (every, job) in sorted(_PLUGIN_JOBS.items()):
+        if _due_in_process(session_factory, f"plugin:{name}", now, every):
+            def _plugin(name: str = name, job: PluginJob = job) -> None:
+                counts[name] = counts.get(name, 0) + job(session_factory, settings, clock,
+                                                         actor)
+            _guarded(counts, name, _plugin)
     if settings.smtp_host:
         _guarded(counts, "notification delivery", lambda: _mail(
             session_factory, settings=settings, clock=clock, counts=counts))

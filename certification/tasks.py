@@ -1,0 +1,47 @@
+"""Certification's background work, run by the core's workers through
+:func:`idgov.provisioning.periodic.register_job` (the composition roots call
+:func:`register_jobs`): deadlines (reminders, escalation, auto-action), verification of
+revocations against reconciliation, micro-campaigns for movers' flagged access."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from certification.deadlines import run_deadlines
+from certification.micro import open_micro_campaigns
+from certification.verification import verify_remediation
+from idgov.clock import Clock
+from idgov.config import Settings
+from idgov.db.session import unit_of_work
+from idgov.provisioning.periodic import register_job
+from idgov.types import Actor
+
+DEADLINES_EVERY = timedelta(minutes=15)
+VERIFY_EVERY = timedelta(minutes=30)
+MICRO_EVERY = timedelta(minutes=15)
+
+
+def verify_job(session_factory: sessionmaker[Session], settings: Settings, clock: Clock,
+               actor: Actor) -> int:
+    """``certification.verify_remediation``: every campaign's revoked items, one
+    transaction."""
+    del settings
+    with unit_of_work(session_factory) as session:
+        return verify_remediation(session, clock=clock, actor=actor)
+
+
+def micro_job(session_factory: sessionmaker[Session], settings: Settings, clock: Clock,
+              actor: Actor) -> int:
+    """``certification.micro``: micro-campaigns for open review flags, one transaction."""
+    del settings
+    with unit_of_work(session_factory) as session:
+        return open_micro_campaigns(session, actor=actor, clock=clock)
+
+
+def register_jobs() -> None:
+    """Register certification's periodic jobs with the core's workers."""
+    register_job("certification.deadlines", every=DEADLINES_EVERY, job=run_deadlines)
+    register_job("certification.verify_remediation", every=VERIFY_EVERY, job=verify_job)
+    register_job("certification.micro", every=MICRO_EVERY, job=micro_job)
