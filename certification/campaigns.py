@@ -6,7 +6,8 @@ campaigns in which they review an item, themselves or through a group they belon
 other campaign does not exist for them (404).
 
 Audit: ``campaign.create``, ``campaign.launch`` (counts and items digest, see
-certification.generation), ``campaign.cancel`` (object ``campaign``).
+certification.generation), ``campaign.cancel`` (object ``campaign``);
+``campaign.launch_failed`` for a scheduled launch that failed (certification.scheduling).
 """
 
 from __future__ import annotations
@@ -75,13 +76,21 @@ def create_campaign(session: Session, *, campaign_in: CampaignCreate, actor: Act
                     clock: Clock, trigger: str = "manual",
                     trigger_ref: str | None = None) -> Campaign:
     """A draft campaign; nothing is generated before :func:`launch`. InvalidInput (422)
-    for a bad definition (see :func:`check_definition`) or a deadline not after the start."""
+    for a bad definition (see :func:`check_definition`), a deadline not after the start, or
+    ``launch="scheduled"`` without a start in the future. A scheduled campaign gets trigger
+    ``schedule`` and is launched by :func:`certification.scheduling.launch_due`."""
     now = clock.now()
     scope = campaign_in.scope.as_document()
     fallbacks = list(campaign_in.fallbacks)
     check_definition(session, kind=campaign_in.kind, scope=scope, fallbacks=fallbacks,
                      fallback_group_id=campaign_in.fallback_group_id)
     starts_at = campaign_in.starts_at or now
+    if campaign_in.launch == "scheduled":
+        if campaign_in.starts_at is None or campaign_in.starts_at <= now:
+            raise InvalidInput("a scheduled campaign needs a start in the future",
+                               errors=[FieldError("starts_at",
+                                                  "must be in the future for launch=scheduled")])
+        trigger = "schedule"
     if campaign_in.deadline_at <= starts_at:
         raise InvalidInput("the deadline must come after the start",
                            errors=[FieldError("deadline_at", "must be after starts_at")])

@@ -59,6 +59,12 @@ class CampaignCreate(StrictIn):
         "missing, inactive or the person themselves (group: fallback_group_id)")
     fallback_group_id: uuid.UUID | None = None
     starts_at: datetime | None = Field(default=None, description="Default: now")
+    launch: Literal["manual", "scheduled"] = Field(
+        default="manual", description="manual: stays a draft until launched by hand (POST "
+        ".../{id}/launch); scheduled: launched automatically once starts_at has come (the "
+        "periodic job certification.scheduled_launch, every 15 minutes), trigger 'schedule'; "
+        "needs a starts_at in the future. A scheduled launch that fails (overlap, definition "
+        "no longer valid) leaves the draft with counts.launch_error and is retried")
     deadline_at: datetime
     reminder_days: list[int] = Field(default_factory=list,
                                      description="Remind reviewers this many days before the "

@@ -1,7 +1,8 @@
 """Certification's background work, run by the core's workers through
 :func:`idgov.provisioning.periodic.register_job` (the composition roots call
 :func:`register_jobs`): deadlines (reminders, escalation, auto-action), verification of
-revocations against reconciliation, micro-campaigns for movers' flagged access."""
+revocations against reconciliation, micro-campaigns for movers' flagged access, scheduled
+launches of draft campaigns."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from certification.deadlines import run_deadlines
 from certification.micro import open_micro_campaigns
+from certification.scheduling import launch_due
 from certification.verification import verify_remediation
 from idgov.clock import Clock
 from idgov.config import Settings
@@ -21,6 +23,7 @@ from idgov.types import Actor
 DEADLINES_EVERY = timedelta(minutes=15)
 VERIFY_EVERY = timedelta(minutes=30)
 MICRO_EVERY = timedelta(minutes=15)
+SCHEDULED_LAUNCH_EVERY = timedelta(minutes=15)
 
 
 def verify_job(session_factory: sessionmaker[Session], settings: Settings, clock: Clock,
@@ -40,8 +43,19 @@ def micro_job(session_factory: sessionmaker[Session], settings: Settings, clock:
         return open_micro_campaigns(session, actor=actor, clock=clock)
 
 
+def scheduled_launch_job(session_factory: sessionmaker[Session], settings: Settings,
+                         clock: Clock, actor: Actor) -> int:
+    """``certification.scheduled_launch``: scheduled drafts whose start has come, one
+    transaction (each launch in a savepoint: one that fails stays a draft, noted)."""
+    del settings
+    with unit_of_work(session_factory) as session:
+        return launch_due(session, actor=actor, clock=clock)
+
+
 def register_jobs() -> None:
     """Register certification's periodic jobs with the core's workers."""
     register_job("certification.deadlines", every=DEADLINES_EVERY, job=run_deadlines)
     register_job("certification.verify_remediation", every=VERIFY_EVERY, job=verify_job)
     register_job("certification.micro", every=MICRO_EVERY, job=micro_job)
+    register_job("certification.scheduled_launch", every=SCHEDULED_LAUNCH_EVERY,
+                 job=scheduled_launch_job)
