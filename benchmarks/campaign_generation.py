@@ -38,7 +38,6 @@ import gc
 import json
 import os
 import random
-import resource
 import socket
 import statistics
 import subprocess
@@ -48,6 +47,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from support.memory import peak_rss_mb  # benchmarks/support, beside this script
 
 BUDGETS = {"sqlite": {"generate_1m_s": 120.0, "peak_rss_mb": 500.0,
                       "review_page_500_ms": 100.0, "bulk_decide_10k_s": 5.0},
@@ -62,16 +63,6 @@ BATCH = 20_000
 
 def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def _peak_rss_mb() -> float:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _reset_peak() -> bool:
@@ -347,12 +338,12 @@ def run_backend(backend: str, url: str | None, identities: int) -> dict[str, Any
         campaign_id = _campaign(factory, clock, "bench quarterly", {})
         gc.collect()
         out["peak_reset"] = _reset_peak()
-        out["rss_before_generation_mb"] = _peak_rss_mb()
+        out["rss_before_generation_mb"] = peak_rss_mb()
         started, cpu = time.perf_counter(), time.process_time()
         counts = _launch(factory, clock, campaign_id)
         out["generate_1m_s"] = round(time.perf_counter() - started, 2)
         out["generate_cpu_s"] = round(time.process_time() - cpu, 2)  # this process only
-        out["peak_rss_mb"] = _peak_rss_mb()
+        out["peak_rss_mb"] = peak_rss_mb()
         out["counts"] = {k: v for k, v in counts.items() if k != "items_digest"}
         _log(f"{backend}: {counts['items']} items in {out['generate_1m_s']} s, peak RSS "
              f"{out['peak_rss_mb']} MB")

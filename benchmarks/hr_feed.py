@@ -55,7 +55,6 @@ import argparse
 import cProfile
 import json
 import os
-import resource
 import socket
 import subprocess
 import sys
@@ -72,6 +71,7 @@ from support.hr_population import (  # benchmarks/support, beside this script
     log,
     make_files,
 )
+from support.memory import peak_rss_mb
 
 BUDGETS = {"first_load_100k_s": 60.0, "noop_reload_100k_s": 10.0, "delta_1k_s": 10.0,
            "peak_rss_mb": 500.0}
@@ -215,16 +215,6 @@ def setup_catalog(factory: Any, clock: Any, changes: int) -> None:
 
 # ---- one backend (the child process) ---------------------------------------------------------
 
-def _peak_rss_mb() -> float:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
 def _counts(factory: Any) -> dict[str, int]:
     from sqlalchemy import func, select
 
@@ -339,9 +329,9 @@ def run_backend(backend: str, url: str | None, folder: Path, workers: int, chang
             out[key.removesuffix("_s") + "_run"] = summary
             log(f"{backend}: {label} in {elapsed:.1f} s: {summary['counts']} "
                  f"(read {summary['parse_s']} s, commit {summary['commit_s']} s); "
-                 f"peak RSS so far {_peak_rss_mb()} MB")
+                 f"peak RSS so far {peak_rss_mb()} MB")
         runtime.close()
-    out["peak_rss_mb"] = _peak_rss_mb()
+    out["peak_rss_mb"] = peak_rss_mb()
     return out
 
 
