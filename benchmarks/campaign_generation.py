@@ -25,7 +25,12 @@ product's own functions, each in one unit of work:
   (median of 20 pages, on the generated campaign), "missing" when the review module is not
   there;
 - bulk_decide_10k_s: ``certification.review.bulk_decide`` certifying 10,000 items of one
-  campaign (a second campaign of that many items, generated for it), "missing" likewise.
+  campaign (a second campaign of that many items, generated for it), "missing" likewise;
+- sign_off_10k_s: ``certification.review.sign_off_outcome`` of one reviewer holding 10,000
+  decided items (a third campaign over the last identities' access; its items are given to
+  one director and decided with a setup UPDATE: 90% certify, 10% revoke), i.e. every
+  decision applied through the core (last certified, assignments end-dated, provisioning
+  revoke operations, audit events) and the campaign closed, plus the commit.
 
 The last line printed is one JSON object: per backend these numbers and details, plus the
 scale and the budgets.
@@ -54,6 +59,8 @@ BUDGETS = {"sqlite": {"generate_1m_s": 120.0, "peak_rss_mb": 500.0,
                       "review_page_500_ms": 100.0, "bulk_decide_10k_s": 5.0},
            "postgresql": {"generate_1m_s": 60.0, "peak_rss_mb": 500.0,
                           "review_page_500_ms": 100.0, "bulk_decide_10k_s": 5.0}}
+SIGN_OFF_ITEMS = 10_000
+REVOKE_SHARE = 10  # one item in ten is revoked
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SINCE = NOW - timedelta(days=200)
@@ -317,6 +324,49 @@ def _review_measures(factory: Any, clock: Any, engine: Any, campaign_id: uuid.UU
     return out
 
 
+def _sign_off_measure(factory: Any, clock: Any, ids: dict[str, Any]) -> dict[str, Any]:
+    """sign_off_10k_s: one reviewer signs off 10,000 decided items (see the module doc)."""
+    from sqlalchemy import select, update
+
+    from certification import review
+    from certification.models import ReviewItem
+    from idgov.auth.caller import Caller
+    from idgov.db.session import unit_of_work
+
+    if not hasattr(review, "sign_off_outcome"):
+        return {"sign_off_10k_s": "missing"}
+    # The last identities: never a director or a manager (they come first), so the reviewer
+    # (the first director) reviews nobody's own access. The first campaign (cancelled) no
+    # longer holds their assignments; the bulk campaign holds the first identities'.
+    people = ids["people"][-(SIGN_OFF_ITEMS // PER_IDENTITY):]
+    reviewer = ids["people"][0]
+    campaign_id = _campaign(factory, clock, "bench sign-off",
+                            {"identity_ids": [str(p) for p in people]})
+    counts = _launch(factory, clock, campaign_id)
+    with unit_of_work(factory) as session:
+        mine = ReviewItem.campaign_id == campaign_id
+        session.execute(update(ReviewItem).where(mine).values(
+            reviewer_id=reviewer, reviewer_group_id=None, decision="certify",
+            decided_at=NOW, decided_by=f"identity:{reviewer}"))
+        item_ids = sorted(session.scalars(select(ReviewItem.id).where(mine)), key=str)
+        revoked = item_ids[::REVOKE_SHARE]
+        for start in range(0, len(revoked), 1000):
+            session.execute(update(ReviewItem).where(
+                ReviewItem.id.in_(revoked[start:start + 1000])).values(
+                decision="revoke", comment="bench: no longer needed"))
+    caller = Caller.build(kind="oidc", name="reviewer", roles=frozenset({"manager"}),
+                          identity_id=reviewer)
+    started = time.perf_counter()
+    with unit_of_work(factory) as session:
+        outcome = review.sign_off_outcome(session, campaign_id=campaign_id, caller=caller,
+                                          clock=clock)
+        applied, state = dict(outcome.applied), outcome.campaign_state
+    seconds = round(time.perf_counter() - started, 3)
+    return {"sign_off_10k_s": seconds,
+            "sign_off_items": {"campaign": counts.get("items"), "revoke": len(revoked),
+                               "applied": applied, "campaign_state": state}}
+
+
 def run_backend(backend: str, url: str | None, identities: int) -> dict[str, Any]:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from support.databases import scratch_database  # benchmarks/support, beside this script
@@ -356,6 +406,13 @@ def run_backend(backend: str, url: str | None, identities: int) -> dict[str, Any
             _log(f"{backend}: review measures failed: {exc!r}")
             out.setdefault("review_page_500_ms", f"failed: {exc!r}"[:300])
             out.setdefault("bulk_decide_10k_s", f"failed: {exc!r}"[:300])
+        try:
+            out.update(_sign_off_measure(factory, clock, ids))
+            _log(f"{backend}: sign-off of {SIGN_OFF_ITEMS} items in "
+                 f"{out['sign_off_10k_s']} s")
+        except Exception as exc:
+            _log(f"{backend}: sign-off measure failed: {exc!r}")
+            out.setdefault("sign_off_10k_s", f"failed: {exc!r}"[:300])
     return out
 
 

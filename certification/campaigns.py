@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, exists, or_, select, text
 from sqlalchemy.orm import Session
 
+from certification.composition import check_composition_scope, generate_composition_items
 from certification.generation import generate_items
 from certification.models import Campaign, ReviewItem
 from certification.schemas_campaigns import CampaignCreate, CampaignFilter
@@ -60,7 +61,10 @@ def check_definition(session: Session, *, kind: str, scope: dict[str, Any],
     """InvalidInput (every problem at once) for an unsupported kind, a malformed scope or
     one naming nothing, or a group fallback without an existing group."""
     errors = [FieldError(path, message) for path, message in validate_scope(scope)]
-    if kind not in SUPPORTED_KINDS:
+    if kind == "composition":
+        errors.extend(FieldError(path, message) for path, message in
+                      check_composition_scope(scope))
+    elif kind not in SUPPORTED_KINDS:
         errors.append(FieldError("kind", f"{kind} campaigns are not yet supported"))
     if not errors:
         errors.extend(_unknown_references(session, scope))
@@ -74,7 +78,8 @@ def check_definition(session: Session, *, kind: str, scope: dict[str, Any],
 
 def create_campaign(session: Session, *, campaign_in: CampaignCreate, actor: Actor,
                     clock: Clock, trigger: str = "manual",
-                    trigger_ref: str | None = None) -> Campaign:
+                    trigger_ref: str | None = None,
+                    schedule_id: uuid.UUID | None = None) -> Campaign:
     """A draft campaign; nothing is generated before :func:`launch`. InvalidInput (422)
     for a bad definition (see :func:`check_definition`), a deadline not after the start, or
     ``launch="scheduled"`` without a start in the future. A scheduled campaign gets trigger
@@ -102,7 +107,7 @@ def create_campaign(session: Session, *, campaign_in: CampaignCreate, actor: Act
                                                                   reverse=True),
         escalate_after_days=campaign_in.escalate_after_days,
         deadline_action=campaign_in.deadline_action, trigger=trigger, trigger_ref=trigger_ref,
-        created_by=actor.label, counts={}, created_at=now, updated_at=now)
+        schedule_id=schedule_id, created_by=actor.label, counts={}, created_at=now, updated_at=now)
     session.add(campaign)
     session.flush()
     record(session, actor=actor, action="campaign.create", object_type="campaign",
@@ -132,7 +137,8 @@ def launch(session: Session, *, campaign_id: uuid.UUID, actor: Actor, clock: Clo
                      fallbacks=list(campaign.fallbacks or []),
                      fallback_group_id=campaign.fallback_group_id)
     before = snapshot(campaign)
-    generate_items(session, campaign=campaign, actor=actor, clock=clock)
+    generate = generate_composition_items if campaign.kind == "composition" else generate_items
+    generate(session, campaign=campaign, actor=actor, clock=clock)
     campaign.state = "active"
     campaign.updated_at = clock.now()
     session.flush()

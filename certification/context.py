@@ -4,14 +4,16 @@ common it is among the identity's peers, its last sign-in where the target tells
 
 Everything here is loaded per chunk of assignments with a few set-based queries (never one
 query per item), or once per campaign (:class:`PeerTable`), so that a campaign of a million
-items pays a few hundred queries.
+items pays a few hundred queries. Generation keys what it looks up by ids in their stored
+text form (``stored=`` below, :func:`certification.writer.id_text`), so that no UUID object
+is made per row; without it, ids are UUIDs.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -60,40 +62,54 @@ def grants(session: Session, line_ids: Collection[uuid.UUID]) -> dict[uuid.UUID,
     return found
 
 
-def last_sign_ins(session: Session, identity_ids: Collection[uuid.UUID],
-                  application_ids: Collection[uuid.UUID]
-                  ) -> dict[tuple[uuid.UUID, uuid.UUID], str]:
+def _uuids(ids: Collection[Hashable]) -> list[uuid.UUID]:
+    return [i if isinstance(i, uuid.UUID) else uuid.UUID(str(i)) for i in ids]
+
+
+def last_sign_ins(session: Session, identity_ids: Collection[Hashable],
+                  application_ids: Collection[Hashable], *,
+                  stored: Callable[[uuid.UUID], Hashable] | None = None
+                  ) -> dict[tuple[Hashable, Hashable], str]:
     """The last sign-in the targets told of, per (identity, application), where known: the
-    ``last_sign_in`` attribute of the identity's primary account."""
+    ``last_sign_in`` attribute of the identity's primary account. Keys as ``stored`` makes
+    them (UUIDs without it)."""
     if not identity_ids or not application_ids:
         return {}
     seen = Account.attributes[LAST_SIGN_IN_KEY].as_string()
     rows = session.execute(
         select(Account.identity_id, Account.application_id, seen)
-        .where(Account.identity_id.in_(identity_ids),
-               Account.application_id.in_(application_ids),
+        .where(Account.identity_id.in_(_uuids(identity_ids)),
+               Account.application_id.in_(_uuids(application_ids)),
                Account.account_type == "primary", seen.is_not(None)))
-    return {(i, a): s for i, a, s in rows if i is not None}
+    if stored is None:
+        return {(i, a): s for i, a, s in rows if i is not None}
+    return {(stored(i), stored(a)): s for i, a, s in rows if i is not None}
+
+
+def _same(value: uuid.UUID) -> Hashable:
+    return value
 
 
 class PeerTable:
     """How many of each (department, job code) group hold each role and entitlement, from
     one aggregate query per campaign; the share for one identity leaves the identity out."""
 
-    def __init__(self, group_of: Mapping[uuid.UUID, int | None],
-                 group_sizes: Mapping[int, int], active: Collection[uuid.UUID],
-                 counts: Mapping[tuple[int, uuid.UUID], int]) -> None:
+    def __init__(self, group_of: Mapping[Any, int | None],
+                 group_sizes: Mapping[int, int], active: Collection[Any],
+                 counts: Mapping[Hashable, Mapping[int, int]]) -> None:
         self.group_of = group_of
         self.group_sizes = group_sizes
         self.active = active
         self.counts = counts
 
     @classmethod
-    def load(cls, session: Session, *, at: datetime, group_of: Mapping[uuid.UUID, int | None],
-             groups: Mapping[tuple[str, str], int], active: Collection[uuid.UUID],
+    def load(cls, session: Session, *, at: datetime, group_of: Mapping[Any, int | None],
+             groups: Mapping[tuple[str, str], int], active: Collection[Any],
              role_ids: Collection[uuid.UUID] | None = None,
-             entitlement_ids: Collection[uuid.UUID] | None = None) -> PeerTable:
-        """Count active holders per group and item (all items, or only those given)."""
+             entitlement_ids: Collection[uuid.UUID] | None = None,
+             stored: Callable[[uuid.UUID], Hashable] | None = None) -> PeerTable:
+        """Count active holders per group and item (all items, or only those given); items
+        keyed as ``stored`` makes them (UUIDs without it)."""
         sizes: dict[int, int] = defaultdict(int)
         for identity_id in active:
             group = group_of.get(identity_id)
@@ -109,34 +125,47 @@ class PeerTable:
         if role_ids is not None and entitlement_ids is not None:
             stmt = stmt.where(or_(Assignment.role_id.in_(role_ids),
                                   Assignment.entitlement_id.in_(entitlement_ids)))
-        counts: dict[tuple[int, uuid.UUID], int] = {}
+        key = stored or _same
+        counts: dict[uuid.UUID, dict[int, int]] = {}  # item -> group -> holders
         for department, job_code, role_id, entitlement_id, holders in session.execute(stmt):
             group = groups.get((department or "", job_code or ""))
             item_id = role_id or entitlement_id
             if group is not None and item_id is not None:
-                counts[group, item_id] = holders
-        return cls(group_of, sizes, active, counts)
+                per_group = counts.get(item_id)
+                if per_group is None:
+                    per_group = counts[item_id] = {}
+                per_group[group] = holders
+        return cls(group_of, sizes, active, {key(k): v for k, v in counts.items()})
 
-    def share(self, identity_id: uuid.UUID, item_id: uuid.UUID) -> dict[str, Any] | None:
+    def share(self, identity_id: Hashable, item_id: Hashable) -> dict[str, Any] | None:
         """``{"peers": n, "holding": k, "share": k/n}`` among the identity's peers (the
         identity left out), None without department and job code or without peers."""
         group = self.group_of.get(identity_id)
         if group is None:
             return None
-        mine = 1 if identity_id in self.active else 0
-        peers = self.group_sizes.get(group, 0) - mine
+        return self.group_share(group, identity_id in self.active, item_id)
+
+    def group_share(self, group: int, active: bool, item_id: Hashable
+                    ) -> dict[str, Any] | None:
+        """:meth:`share` for a member of ``group`` (active or not)."""
+        mine = 1 if active else 0
+        return self.share_of(self.group_sizes.get(group, 0) - mine,
+                             self.counts.get(item_id, {}).get(group, 0) - mine)
+
+    @staticmethod
+    def share_of(peers: int, holding: int) -> dict[str, Any] | None:
+        """The share for ``peers`` peers of whom ``holding`` hold the item (None: no peers)."""
         if peers <= 0:
             return None
-        holding = max(0, self.counts.get((group, item_id), 0) - mine)
+        holding = max(0, holding)
         return {"peers": peers, "holding": holding, "share": round(holding / peers, 3)}
-
 
 @dataclass(frozen=True)
 class Held:
     """One assignment of a chunk, as SoD needs it."""
 
-    assignment_id: uuid.UUID
-    identity_id: uuid.UUID
+    assignment_id: Hashable  # as the caller keys it (a UUID or its stored text)
+    identity_id: Hashable
     role_id: uuid.UUID | None
     entitlement_id: uuid.UUID | None
 
@@ -155,15 +184,18 @@ def sod_relevant(snapshot: PolicySnapshot) -> tuple[frozenset[uuid.UUID], frozen
 
 
 def sod_conflicts(session: Session, snapshot: PolicySnapshot, chunk: Sequence[Held], *,
-                  at: datetime) -> dict[uuid.UUID, list[dict[str, Any]]]:
+                  at: datetime, stored: Callable[[uuid.UUID], Hashable] | None = None
+                  ) -> dict[Hashable, list[dict[str, Any]]]:
     """For the chunk's assignments that take part in an SoD violation of their holder (all
     of the holder's assignments in force counted), the violated rules:
     ``[{"rule_id", "rule", "severity", "mitigated"}]`` by assignment id. ``mitigated``: an
-    SoD exception in force covers the identity for that rule."""
+    SoD exception in force covers the identity for that rule. With ``stored``, the chunk's
+    identity ids are in the form it makes (else UUIDs)."""
+    key: Callable[[uuid.UUID], Hashable] = stored or _same
     index = snapshot.rule_index
     if not index.rules:
         return {}
-    sides: dict[uuid.UUID, frozenset[int]] = {}
+    sides: dict[Hashable, frozenset[int]] = {}
     for held in chunk:
         if held.role_id is not None:
             closure = snapshot.closure(held.role_id)
@@ -177,29 +209,29 @@ def sod_conflicts(session: Session, snapshot: PolicySnapshot, chunk: Sequence[He
     if not sides:
         return {}
     touching = {h.identity_id for h in chunk if h.assignment_id in sides}
-    holdings: dict[uuid.UUID, list[AssignmentRef]] = defaultdict(list)
+    holdings: dict[Hashable, list[AssignmentRef]] = defaultdict(list)
     stmt = select(Assignment.id, Assignment.identity_id, Assignment.source,
                   Assignment.role_id, Assignment.entitlement_id).where(
-        Assignment.identity_id.in_(touching), in_force(at))
+        Assignment.identity_id.in_(_uuids(touching)), in_force(at))
     roles, entitlements = sod_relevant(snapshot)
     if len(roles) + len(entitlements) <= 1_000:  # else: every holding, filtered by touched()
         stmt = stmt.where(or_(Assignment.role_id.in_(roles),
                               Assignment.entitlement_id.in_(entitlements)))
     for a_id, identity_id, source, role_id, ent_id in session.execute(stmt):
-        holdings[identity_id].append(AssignmentRef(a_id, source, role_id, ent_id))
-    broken: dict[uuid.UUID, set[int]] = {}
-    for identity_id, refs in holdings.items():
+        holdings[key(identity_id)].append(AssignmentRef(a_id, source, role_id, ent_id))
+    broken: dict[Hashable, set[int]] = {}
+    for holder, refs in holdings.items():
         side_a, side_b = touched(snapshot, refs)
         if side_a & side_b:
-            broken[identity_id] = side_a & side_b
+            broken[holder] = side_a & side_b
     if not broken:
         return {}
-    mitigated = {(i, r) for i, r in session.execute(
+    mitigated = {(key(i), r) for i, r in session.execute(
         select(SodException.identity_id, SodException.rule_id).where(
-            SodException.identity_id.in_(broken), SodException.created_at <= at,
+            SodException.identity_id.in_(_uuids(broken)), SodException.created_at <= at,
             SodException.expires_at > at,
             or_(SodException.revoked_at.is_(None), SodException.revoked_at > at)))}
-    found: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    found: dict[Hashable, list[dict[str, Any]]] = {}
     for held in chunk:
         positions = sides.get(held.assignment_id, frozenset()) & broken.get(
             held.identity_id, set())

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Body, Depends, Query
 
 from certification import review as service
 from certification import stamping
@@ -23,6 +23,7 @@ from certification.schemas_review import (
     ReviewItemDetail,
     ReviewItemPage,
     ReviewItemRead,
+    SignOffIn,
     SignoffRead,
     StampingReport,
 )
@@ -33,16 +34,17 @@ from idgov.web.schemas import problem_responses
 router = APIRouter(prefix="/certification", tags=["certification"])
 
 # Persons review their items (certification:review, row rule in the service);
-# administrators (certification:admin) decide and reassign any item; administrators and
-# auditors (certification:read) read everything and decide nothing.
+# administrators (certification:admin) decide and reassign any item and sign off for a
+# reviewer; administrators and auditors (certification:read) read everything and decide
+# nothing.
 Reader = Annotated[Caller, Depends(require("certification:review", "certification:read",
                                            "certification:admin"))]
 Decider = Annotated[Caller, Depends(require("certification:review", "certification:admin"))]
-Reviewer = Annotated[Caller, Depends(require("certification:review"))]
 Auditor = Annotated[Caller, Depends(require("certification:read", "certification:admin"))]
 
 
-_NAMES = ("identity_name", "access_name", "application_name", "final")
+_NAMES = ("identity_name", "access_name", "application_name", "final", "role_name",
+          "included_role_id")
 _COLUMNS = tuple(f for f in ReviewItemRead.model_fields if f not in _NAMES)
 
 
@@ -51,7 +53,8 @@ def _read(view: ItemView) -> ReviewItemRead:
     return ReviewItemRead.model_validate({
         **{c: getattr(item, c) for c in _COLUMNS},
         "identity_name": view.identity_name, "access_name": view.access_name,
-        "application_name": view.application_name, "final": view.final})
+        "application_name": view.application_name, "final": view.final,
+        "role_name": view.role_name, "included_role_id": view.included_role_id})
 
 
 def _detail(view: ItemView) -> ReviewItemDetail:
@@ -115,16 +118,23 @@ def reassign(session: DbSession, caller: Decider, clock: ClockDep, item_id: uuid
 
 @router.post("/campaigns/{campaign_id}/sign-off", response_model=SignoffRead,
              responses=problem_responses(404, 409))
-def sign_off(session: DbSession, caller: Reviewer, clock: ClockDep,
-             campaign_id: uuid.UUID) -> SignoffRead:
-    """Close the caller's part: their decisions become final and take effect; the campaign
-    closes when every reviewer has signed off. 409 while items of theirs are pending."""
+def sign_off(session: DbSession, caller: Decider, clock: ClockDep, campaign_id: uuid.UUID,
+             body: Annotated[SignOffIn | None, Body()] = None) -> SignoffRead:
+    """Close the caller's part (no body needed): their decisions become final and take
+    effect; the campaign closes when every reviewer has signed off. An administrator signs
+    off for a reviewer with ``{"reviewer_id", "reason"}`` (403 for anyone else naming
+    another reviewer; 422 without a reason or for someone who reviews nothing here). 409
+    while items of the reviewer are pending, after their sign-off, or when the campaign is
+    not active."""
+    given = body or SignOffIn()
     outcome = service.sign_off_outcome(session, campaign_id=campaign_id, caller=caller,
-                                       clock=clock)
+                                       clock=clock, reviewer_id=given.reviewer_id,
+                                       reason=given.reason)
     return SignoffRead(campaign_id=outcome.signoff.campaign_id,
                        reviewer_id=outcome.signoff.reviewer_id,
                        signed_off_at=outcome.signoff.signed_off_at, applied=outcome.applied,
-                       campaign_state=outcome.campaign_state)
+                       campaign_state=outcome.campaign_state,
+                       signed_off_by=outcome.signed_off_by, on_behalf=outcome.on_behalf)
 
 
 @router.get("/campaigns/{campaign_id}/progress", response_model=ProgressRead,

@@ -1,24 +1,29 @@
 """Closing the loop: a reviewer's decisions take effect, and undecided items meet the
 campaign's deadline policy.
 
-- **certify** -> :func:`idgov.assignments.service.set_last_certified` (at = now, by = who
-  decided the item); remediation stays ``none``, ``remediated_at`` says when it took effect.
-- **revoke** -> :func:`idgov.assignments.service.revoke` (reason ``certification: <campaign
-  name>``: the assignment is end-dated and its provisioning revoke operations are recorded)
-  and remediation ``requested``; :func:`certification.verification.verify_remediation` later
+- **certify** -> :func:`idgov.assignments.service.set_last_certified_many` (at = now, by =
+  who decided the item); remediation stays ``none``, ``remediated_at`` says when it took
+  effect.
+- **revoke** -> :func:`idgov.assignments.service.revoke_many` (reason ``certification:
+  <campaign name>``: the assignments are end-dated and their provisioning revoke operations
+  are recorded, exactly as revoking them one by one in item order would) and remediation
+  ``requested``; :func:`certification.verification.verify_remediation` later
   turns it ``confirmed`` or ``failed``. An assignment that already ended is not revoked again:
   the item is ``requested`` and followed through the operations that ended it.
 - **protected access** (:mod:`certification.protection`: last owner or administrator of an
   application, break-glass) is never revoked here: the item goes ``escalated`` and the
-  campaign's fallback group members (else the administrators) are told.
+  campaign's fallback group members (else the administrators) are told. A chunk is judged
+  at once (:func:`certification.protection.protection_reasons`), in item order: of two last
+  administrators, the first is revoked and the second escalates.
 - **micro-certification items** (``context.review_flag_id``): the mover's review flag is
   closed with the decision through :func:`idgov.lifecycle.review_flags.close_flag`. One path
   revokes: this module revokes first (certification's reason), so ``close_flag('revoked')``
   finds the assignment ended and only closes the flag; ``close_flag('kept')`` records the
   certification itself (no second ``set_last_certified``).
 
-An item is applied once: only decided items with remediation ``none`` and no
-``remediated_at`` are taken. Every change of remediation is audited
+Items are applied in chunks of ``CHUNK`` (by id), each with a fixed number of statements
+(mover flags aside). An item is applied once: only decided items with remediation ``none``
+and no ``remediated_at`` are taken. Every change of remediation is audited
 (``review_item.remediate``, one event per item, written in bulk).
 """
 
@@ -32,10 +37,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from certification.composition import apply_composition_items
 from certification.models import Campaign, ReviewItem
-from certification.protection import protection_reason
+from certification.protection import protection_reasons
 from certification.verification import verify_remediation
 from idgov.assignments import service as assignments
+from idgov.assignments.repository import load_many
 from idgov.audit.service import EventSpec, record, record_many, snapshot
 from idgov.clock import Clock
 from idgov.db.repository import get_or_404
@@ -87,6 +94,15 @@ def _remediation(item: ReviewItem) -> dict[str, Any]:
     return {"remediation": item.remediation, "remediated_at": item.remediated_at}
 
 
+def _subject(item: ReviewItem) -> dict[str, str]:
+    """What the item reviews, for the audit context: the assignment or the role link."""
+    for key in ("assignment_id", "role_entitlement_id", "role_inclusion_id"):
+        value = getattr(item, key)
+        if value is not None:
+            return {key: str(value)}
+    return {}
+
+
 class _Batch:
     """Remediation changes of one call, audited together at the end."""
 
@@ -109,8 +125,7 @@ class _Batch:
                                      object_id=item.id, before=before,
                                      after=_remediation(item),
                                      context={"campaign_id": str(item.campaign_id),
-                                              "assignment_id": str(item.assignment_id),
-                                              **note}))
+                                              **_subject(item), **note}))
         self.counts[state] = self.counts.get(state, 0) + 1
         if state == "escalated":
             self.escalated.append(item)
@@ -138,54 +153,68 @@ def _tell_escalated(session: Session, campaign: Campaign, items: Sequence[Review
                clock=clock)
 
 
-def _certify(session: Session, item: ReviewItem, assignment: Assignment, batch: _Batch) -> None:
+def _revoke(session: Session, revoking: Sequence[tuple[ReviewItem, Assignment]],
+            batch: _Batch) -> None:
+    """The chunk's revokes, in item order: protected access escalated, the rest revoked with
+    one :func:`idgov.assignments.service.revoke_many`, then mover flags closed."""
     now = batch.clock.now()
-    flag = _open_flag(session, item)
-    if flag is not None and not _ended(assignment, now):
-        close_flag(session, flag_id=flag.id, decision="kept", actor=batch.actor,
-                   clock=batch.clock, comment=item.comment)
-    else:
-        assignments.set_last_certified(session, assignment_id=assignment.id, at=now,
-                                       by=(item.decided_by or batch.actor.label)[:400],
-                                       actor=batch.actor, clock=batch.clock)
-    item.remediated_at = now
-    batch.counts["certified"] += 1
-
-
-def _revoke(session: Session, item: ReviewItem, assignment: Assignment, batch: _Batch) -> None:
-    now = batch.clock.now()
-    reason = protection_reason(session, assignment=assignment, at=now)
-    if reason is not None:
-        batch.set(item, "escalated", reason=reason)
-        return
-    already = _ended(assignment, now)
-    if not already:
-        assignments.revoke(session, assignment_id=assignment.id,
-                           reason=f"certification: {batch.campaign.name}"[:2000],
-                           actor=batch.actor, clock=batch.clock)
-    flag = _open_flag(session, item)
-    if flag is not None:
-        close_flag(session, flag_id=flag.id, decision="revoked", actor=batch.actor,
-                   clock=batch.clock, comment=item.comment)
-    batch.set(item, "requested",
-              note="the assignment had already ended" if already else None)
+    ended = {a.id for _i, a in revoking if _ended(a, now)}
+    pending = list({a.id: a for _i, a in revoking if a.id not in ended}.values())
+    reasons = protection_reasons(session, assignments=pending, at=now)
+    to_revoke = [a.id for a in pending if a.id not in reasons]
+    if to_revoke:
+        assignments.revoke_many(session, assignment_ids=to_revoke,
+                                reason=f"certification: {batch.campaign.name}"[:2000],
+                                actor=batch.actor, clock=batch.clock)
+    revoked_here: set[uuid.UUID] = set()
+    for item, assignment in revoking:
+        if assignment.id in reasons:
+            batch.set(item, "escalated", reason=reasons[assignment.id])
+            continue
+        already = assignment.id in ended or assignment.id in revoked_here
+        revoked_here.add(assignment.id)
+        flag = _open_flag(session, item)
+        if flag is not None:
+            close_flag(session, flag_id=flag.id, decision="revoked", actor=batch.actor,
+                       clock=batch.clock, comment=item.comment)
+        batch.set(item, "requested",
+                  note="the assignment had already ended" if already else None)
 
 
 def _apply(session: Session, items: Sequence[ReviewItem], batch: _Batch) -> None:
-    # One read for the chunk's assignments and identities: the services' lookups then hit
-    # the identity map instead of a query (and an autoflush) each.
-    list(session.scalars(select(Assignment).where(
-        Assignment.id.in_({i.assignment_id for i in items}))))
-    list(session.scalars(select(Identity).where(
-        Identity.id.in_({i.identity_id for i in items}))))
+    """Make a chunk of decided items take effect, set-based: one read of their assignments,
+    the certifications with one :func:`idgov.assignments.service.set_last_certified_many`,
+    the revocations as :func:`_revoke`; only mover flags are closed one by one."""
+    links = [i for i in items if i.assignment_id is None]
+    if links:  # composition items: what a role includes, not who holds what
+        apply_composition_items(session, links, batch)
+        items = [i for i in items if i.assignment_id is not None]
+    if not items:
+        return
+    found = load_many(session, [i.assignment_id for i in items if i.assignment_id])
+    now = batch.clock.now()
+    certify: list[tuple[uuid.UUID, str]] = []
+    revoking: list[tuple[ReviewItem, Assignment]] = []
     for item in items:
-        assignment = session.get(Assignment, item.assignment_id)
+        assignment = found.get(item.assignment_id) if item.assignment_id else None
         if assignment is None:  # RESTRICT keeps it; a row vanished under us is a bug
             raise NotFound(f"assignment {item.assignment_id} does not exist")
         if item.decision == "certify":
-            _certify(session, item, assignment, batch)
+            flag = _open_flag(session, item)
+            if flag is not None and not _ended(assignment, now):
+                close_flag(session, flag_id=flag.id, decision="kept", actor=batch.actor,
+                           clock=batch.clock, comment=item.comment)
+            else:
+                certify.append((assignment.id, (item.decided_by or batch.actor.label)[:400]))
+            item.remediated_at = now
+            batch.counts["certified"] += 1
         elif item.decision == "revoke":
-            _revoke(session, item, assignment, batch)
+            revoking.append((item, assignment))
+    if certify:
+        assignments.set_last_certified_many(session, items=certify, at=now,
+                                            actor=batch.actor, clock=batch.clock)
+    if revoking:
+        _revoke(session, revoking, batch)
 
 
 def _unapplied(campaign_id: uuid.UUID) -> Any:
@@ -233,6 +262,7 @@ def _undecided_at_close(session: Session, campaign: Campaign, batch: _Batch,
     pending = 0
     for chunk in _chunks(session, stmt):
         pending += len(chunk)
+        revoking: list[ReviewItem] = []
         for item in chunk:
             if campaign.deadline_action == "escalate":
                 batch.set(item, "escalated",
@@ -249,8 +279,9 @@ def _undecided_at_close(session: Session, campaign: Campaign, batch: _Batch,
                     before=before, after={"decision": "revoke"},
                     context={"campaign_id": str(campaign.id), "automatic": True,
                              "comment": item.comment}))
-                _apply(session, [item], batch)
+                revoking.append(item)
             # keep: the access stays as it is, the item stays undecided in the evidence.
+        _apply(session, revoking, batch)
     return pending
 
 

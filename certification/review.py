@@ -8,7 +8,8 @@ Administrators (``certification:admin``) decide and reassign any item (the audit
 and ``decided_by`` say who); auditors decide nothing (403).
 
 A decision (certify, revoke, or pending to undo one) may change while the campaign is
-active and until the reviewer signs off; then it is final (409) and
+active and until the reviewer signs off (an administrator may sign off for a reviewer, with
+a reason); then it is final (409) and
 :func:`certification.remediation.apply_decisions` makes it take effect. A member of the
 reviewer group who decides a group item takes it (it becomes theirs alone, to sign off). The
 campaign closes (:func:`certification.remediation.close_campaign`) once the reviewer of
@@ -63,15 +64,18 @@ __all__ = ["BulkSelection", "ItemView", "Progress", "ReviewerLine", "SignOffOutc
 
 def list_items(session: Session, *, caller: Caller, campaign_id: uuid.UUID,
                filters: ItemFilter) -> Page[ItemView]:
-    """A page of a campaign's items matching ``filters``, grouped by person (display name),
-    then by item, keyset-paginated, in one query: the caller's items for a person, every
-    item for readers. NotFound for an unknown campaign."""
-    campaign_or_404(session, campaign_id)
-    clauses = [ReviewItem.campaign_id == campaign_id, *repo.selection_clauses(filters)]
-    if not reads_all(caller):
-        clauses.append(repo.my_items(caller.identity_id))
+    """A page of a campaign's items matching ``filters``, grouped by person (display name)
+    — by role for a composition campaign —, then by item, keyset-paginated, in one query:
+    the caller's items for a person, every item for readers. NotFound for an unknown
+    campaign."""
+    campaign = campaign_or_404(session, campaign_id)
+    # A person's row rule restricts to the campaign itself (and must drive the query).
+    rule = (ReviewItem.campaign_id == campaign_id if reads_all(caller)
+            else repo.my_items(caller.identity_id, campaign_id))
+    clauses = [rule, *repo.selection_clauses(filters)]
     views, cursor = repo.page(session, clauses=clauses, limit=filters.limit,
-                              cursor=filters.cursor, search=bool(filters.q))
+                              cursor=filters.cursor, search=bool(filters.q),
+                              by_role=campaign.kind == "composition")
     return Page(items=views, next_cursor=cursor)
 
 
@@ -156,9 +160,10 @@ def reassign(session: Session, *, item_id: uuid.UUID, to_identity_id: uuid.UUID,
                     "administrator_override": not mine})
     view = _view(session, item.id)
     notify(session, recipient_id=target.id, kind="certification.reassigned",
-           subject=f"Review reassigned to you: {view.identity_name}, {view.access_name}",
-           body=(f"{caller.name} asked you to review the access of {view.identity_name} to "
-                 f"{view.access_name} in the campaign {campaign.name} (deadline "
+           subject=f"Review reassigned to you: {view.identity_name or view.role_name}, "
+                   f"{view.access_name}",
+           body=(f"{caller.name} asked you to review {view.described} "
+                 f"in the campaign {campaign.name} (deadline "
                  f"{campaign.deadline_at:%Y-%m-%d})." + (f" Comment: {text}" if text else "")),
            object_type="review_item", object_id=str(item.id), clock=clock)
     return view
@@ -171,32 +176,65 @@ class SignOffOutcome:
     signoff: ReviewerSignoff
     applied: dict[str, int]
     campaign_state: str
+    signed_off_by: str = ""
+    on_behalf: bool = False
+
+
+def _signing_reviewer(caller: Caller, reviewer_id: uuid.UUID | None,
+                      reason: str | None) -> tuple[uuid.UUID, str | None]:
+    """Whose part is signed off, and the reason when it is someone else's (403, 422)."""
+    me = caller.identity_id
+    if reviewer_id is None or reviewer_id == me:
+        if me is None:
+            raise Forbidden("only a reviewer (a person) signs off their part; an "
+                            "administrator names the reviewer (reviewer_id)")
+        return me, None
+    if not caller.can("certification:admin"):
+        raise Forbidden("only an administrator signs off for another reviewer")
+    text = clean(reason)
+    if text is None:
+        raise InvalidInput("a reason is required to sign off for another reviewer",
+                           errors=[FieldError("reason", "a reason is required to sign off "
+                                                        "for another reviewer")])
+    return reviewer_id, text
 
 
 def sign_off_outcome(session: Session, *, campaign_id: uuid.UUID, caller: Caller,
-                     clock: Clock) -> SignOffOutcome:
-    """Close the caller's part of an active campaign: their decisions become final and take
+                     clock: Clock, reviewer_id: uuid.UUID | None = None,
+                     reason: str | None = None) -> SignOffOutcome:
+    """Close a reviewer's part of an active campaign: their decisions become final and take
     effect (``remediation.apply_decisions``); when the reviewer of every item has signed
-    off, the campaign closes (``remediation.close_campaign``). 403 without an identity,
-    404 when the caller reviews no item of the campaign, 409 when the campaign is not
-    active, they signed off already, or items of theirs are still pending."""
-    me = caller.identity_id
-    if me is None:
-        raise Forbidden("only a reviewer (a person) signs off their part")
+    off, the campaign closes (``remediation.close_campaign``).
+
+    The caller signs off their own part; with ``certification:admin`` they may name another
+    ``reviewer_id`` and sign off for them, with a mandatory ``reason`` (the audit event's
+    actor is the caller, ``after.reviewer_id`` the reviewer, ``context`` says on whose
+    behalf and why; the reviewer is told). 403 without an identity (and no reviewer named)
+    or for another reviewer without ``certification:admin``; 404 unknown campaign, or the
+    caller reviews no item of it; 422 without a reason for another reviewer, or when that
+    reviewer reviews no item of it; 409 when the campaign is not active, the reviewer signed
+    off already, or items of theirs are still pending."""
+    reviewer, why = _signing_reviewer(caller, reviewer_id, reason)
+    on_behalf = why is not None
     campaign = campaign_or_404(session, campaign_id)
-    mine = [ReviewItem.campaign_id == campaign_id, ReviewItem.reviewer_id == me]
+    mine = [ReviewItem.campaign_id == campaign_id, ReviewItem.reviewer_id == reviewer]
     total = repo.count(session, *mine)
+    if total == 0 and on_behalf:
+        raise InvalidInput(f"{reviewer} reviews no item of this campaign",
+                           errors=[FieldError("reviewer_id", "reviews no item of this "
+                                                             "campaign")])
     if total == 0:
         raise NotFound(f"you review no item of campaign {campaign_id}")
     require_active(campaign)
-    if session.get(ReviewerSignoff, (campaign_id, me)) is not None:
-        raise Conflict("you have already signed off in this campaign")
+    whose = "this reviewer has" if on_behalf else "you have"
+    if session.get(ReviewerSignoff, (campaign_id, reviewer)) is not None:
+        raise Conflict(f"{whose} already signed off in this campaign")
     pending = repo.count(session, *mine, ReviewItem.decision == "pending")
     if pending:
-        raise Conflict(f"decide your {pending} pending items before signing off",
-                       pending=pending)
+        raise Conflict(f"{pending} items of the reviewer are still pending: decide them "
+                       "before signing off", pending=pending)
     now = clock.now()
-    signoff = ReviewerSignoff(campaign_id=campaign_id, reviewer_id=me, signed_off_at=now)
+    signoff = ReviewerSignoff(campaign_id=campaign_id, reviewer_id=reviewer, signed_off_at=now)
     session.add(signoff)
     session.flush()
     counts = {"items": total,
@@ -204,9 +242,18 @@ def sign_off_outcome(session: Session, *, campaign_id: uuid.UUID, caller: Caller
     counts["revoke"] = total - counts["certify"]
     record(session, actor=caller.actor, action="review.sign_off", object_type="campaign",
            object_id=campaign_id, clock=clock,
-           after={"reviewer_id": me, "signed_off_at": now, **counts})
-    applied = remediation.apply_decisions(session, campaign_id=campaign_id, reviewer_id=me,
-                                          actor=caller.actor, clock=clock)
+           after={"reviewer_id": reviewer, "signed_off_at": now, **counts},
+           context={"on_behalf_of": reviewer, "signed_off_by": caller.actor.label,
+                    "reason": why} if on_behalf else None)
+    applied = remediation.apply_decisions(session, campaign_id=campaign_id,
+                                          reviewer_id=reviewer, actor=caller.actor,
+                                          clock=clock)
+    if on_behalf:
+        notify(session, recipient_id=reviewer, kind="certification.signed_off_for_you",
+               subject=f"Your review in {campaign.name} was signed off for you",
+               body=(f"{caller.name} signed off your part of the campaign {campaign.name}: "
+                     f"your {total} decisions are final and take effect. Reason: {why}"),
+               object_type="campaign", object_id=str(campaign_id), clock=clock)
     remaining = repo.count(session, ReviewItem.campaign_id == campaign_id,
                            or_(ReviewItem.reviewer_id.is_(None), ~repo.signed_off()))
     state = campaign.state
@@ -214,14 +261,16 @@ def sign_off_outcome(session: Session, *, campaign_id: uuid.UUID, caller: Caller
         state = remediation.close_campaign(session, campaign_id=campaign_id,
                                            actor=caller.actor, clock=clock,
                                            reason="every reviewer signed off").state
-    return SignOffOutcome(signoff=signoff, applied=applied, campaign_state=state)
+    return SignOffOutcome(signoff=signoff, applied=applied, campaign_state=state,
+                          signed_off_by=caller.actor.label, on_behalf=on_behalf)
 
 
-def sign_off(session: Session, *, campaign_id: uuid.UUID, caller: Caller,
-             clock: Clock) -> ReviewerSignoff:
+def sign_off(session: Session, *, campaign_id: uuid.UUID, caller: Caller, clock: Clock,
+             reviewer_id: uuid.UUID | None = None,
+             reason: str | None = None) -> ReviewerSignoff:
     """:func:`sign_off_outcome`, returning the sign-off."""
-    return sign_off_outcome(session, campaign_id=campaign_id, caller=caller,
-                            clock=clock).signoff
+    return sign_off_outcome(session, campaign_id=campaign_id, caller=caller, clock=clock,
+                            reviewer_id=reviewer_id, reason=reason).signoff
 
 
 @dataclass
@@ -259,7 +308,7 @@ def progress(session: Session, *, campaign_id: uuid.UUID, caller: Caller) -> Pro
     """Counts by decision and by reviewer, with each reviewer's sign-off: every reviewer
     for readers, a person's own part for a person (404 when they review nothing in it)."""
     campaign: Campaign = campaign_or_404(session, campaign_id)
-    clauses = [] if reads_all(caller) else [repo.my_items(caller.identity_id)]
+    clauses = [] if reads_all(caller) else [repo.my_items(caller.identity_id, campaign_id)]
     rows = repo.counts_by_reviewer(session, campaign_id, *clauses)
     if not rows and clauses:
         raise NotFound(f"you review no item of campaign {campaign_id}")

@@ -42,11 +42,11 @@ class BulkSelection:
 
 
 def _base(caller: Caller, campaign_id: uuid.UUID) -> list[ColumnElement[bool]]:
+    if not caller.can(ADMIN):  # the row rule restricts to the campaign itself
+        return [repo.my_items(caller.identity_id, campaign_id)]
     base: list[ColumnElement[bool]] = [ReviewItem.campaign_id == campaign_id]
-    if not caller.can(ADMIN):
-        base.append(repo.my_items(caller.identity_id))
-    elif caller.identity_id is not None:
-        base.append(ReviewItem.identity_id != caller.identity_id)
+    if caller.identity_id is not None:
+        base.append(ReviewItem.identity_id.is_distinct_from(caller.identity_id))
     return base
 
 

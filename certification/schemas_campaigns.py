@@ -52,7 +52,10 @@ class CampaignCreate(StrictIn):
                                "access; owner: each role or entitlement owner reviews its "
                                "holders; application: the application owner reviews "
                                "everything in it; privileged: privileged or high-risk access "
-                               "only, reviewed by managers; composition: not yet supported")
+                               "only, reviewed by managers; composition: role owners confirm what "
+                               "each role includes (one item per role -> entitlement and "
+                               "role -> included role link; scope role_ids, entitlement_ids, "
+                               "application_ids, min_risk, privileged_only)")
     scope: ScopeIn = Field(default_factory=ScopeIn)
     fallbacks: list[Fallback] = Field(
         default_factory=list, description="Who reviews, in order, when the kind's reviewer is "

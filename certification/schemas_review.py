@@ -28,7 +28,8 @@ class ItemSelection(StrictIn):
     reviewer_id: uuid.UUID | None = Field(
         default=None, description="Only this reviewer's items (readers: any reviewer)")
     q: str | None = Field(default=None, max_length=200,
-                          description="Part of the person's name or of the access' name")
+                          description="Part of the person's name or of the access' name "
+                                      "(composition items: of the role or what it includes)")
 
 
 class ItemFilter(ItemSelection):
@@ -39,19 +40,34 @@ class ItemFilter(ItemSelection):
 
 
 class ReviewItemRead(BaseModel):
-    """One line of a reviewer's page: who, what access, its risk, the decision."""
+    """One line of a reviewer's page: who, what access, its risk, the decision. An item of
+    a role composition campaign reviews a link instead (``role_entitlement_id`` or
+    ``role_inclusion_id``): it has no assignment and no person, ``role_id``/``role_name``
+    name the role whose composition it is and ``access_name`` what the link includes."""
 
     id: uuid.UUID
     campaign_id: uuid.UUID
-    assignment_id: uuid.UUID
-    identity_id: uuid.UUID
-    identity_name: str = Field(description="The person's display name")
+    assignment_id: uuid.UUID | None = Field(description="The assignment reviewed (none for a "
+                                                        "composition item)")
+    role_entitlement_id: uuid.UUID | None = Field(
+        default=None, description="Composition items: the role -> entitlement link reviewed")
+    role_inclusion_id: uuid.UUID | None = Field(
+        default=None, description="Composition items: the role -> included role link reviewed")
+    identity_id: uuid.UUID | None = Field(description="The person whose access it is (none "
+                                                      "for a composition item)")
+    identity_name: str | None = Field(description="The person's display name")
     role_id: uuid.UUID | None
+    role_name: str | None = Field(default=None, description="Composition items: the role "
+                                                            "whose composition is reviewed")
     entitlement_id: uuid.UUID | None
-    access_name: str = Field(description="The name of the role or entitlement")
+    included_role_id: uuid.UUID | None = Field(
+        default=None, description="Composition items: the role the link includes")
+    access_name: str = Field(description="The name of the role or entitlement (composition "
+                                         "items: of what the link includes)")
     application_id: uuid.UUID | None
     application_name: str | None
-    source: str = Field(description="How the access was granted: request, birthright, ...")
+    source: str = Field(description="How the access was granted: request, birthright, ...; "
+                                    "catalog for a composition item")
     risk: str
     privileged: bool
     sod_conflict: bool
@@ -70,7 +86,9 @@ class ReviewItemRead(BaseModel):
 
 class ReviewItemDetail(ReviewItemRead):
     """One item with what generation fixed for the reviewer: how it was granted (request
-    number, approvers), last certified, peers' share, SoD context, last use."""
+    number, approvers), last certified, peers' share, SoD context, last use; for a
+    composition item: the link's start and last certification, what it includes and how
+    many people hold the role (see certification.composition)."""
 
     context: dict[str, Any]
 
@@ -110,6 +128,18 @@ class ReassignIn(StrictIn):
     comment: str | None = Field(default=None, max_length=4000)
 
 
+class SignOffIn(StrictIn):
+    """The optional body of a sign-off. Without it (or with ``{}``) the caller signs off
+    their own part; an administrator (``certification:admin``) names the reviewer to sign
+    off for, with a reason."""
+
+    reviewer_id: uuid.UUID | None = Field(
+        default=None, description="The reviewer whose part is signed off (administrators: "
+                                  "anyone; others: only themselves)")
+    reason: str | None = Field(default=None, max_length=2000,
+                               description="Why; mandatory when signing off for someone else")
+
+
 class SignoffRead(BaseModel):
     campaign_id: uuid.UUID
     reviewer_id: uuid.UUID
@@ -117,6 +147,10 @@ class SignoffRead(BaseModel):
     applied: dict[str, int] = Field(description="What the decisions did: certified, "
                                                 "requested (revocations), escalated")
     campaign_state: str = Field(description="closed when this was the last reviewer")
+    signed_off_by: str = Field(default="", description="Who signed off (audit label): the "
+                                                       "reviewer, or an administrator")
+    on_behalf: bool = Field(default=False, description="An administrator signed off for the "
+                                                       "reviewer")
 
 
 class ReviewerProgress(BaseModel):

@@ -16,14 +16,17 @@ The reviewer of an item is the kind's primary reviewer (manager: the identity's 
 owner: the owner of the role or entitlement; application: the application's owner), then
 each fallback of the campaign in order. A candidate is skipped when absent, when it is the
 identity itself (nobody reviews their own access) or when it is not active.
+:func:`identity_reviewer` answers the same once per person when the chain settles before
+any owner step, so that generation does not walk the chain per item. Ids may be UUIDs or
+their stored text: these functions only compare them and look them up.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence, Set
+from collections.abc import Callable, Hashable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from idgov.policy.snapshot import RISK_ORDER, risk_rank
 
@@ -154,12 +157,18 @@ def holding_in_scope(scope: Scope, *, assignment_id: uuid.UUID, identity_id: uui
             and (not scope.sources or source in scope.sources))
 
 
+# An id as a UUID or as the text the database stores it as: generation works on the latter
+# (no UUID object per row); the functions below only compare and look ids up.
+K = TypeVar("K", bound=Hashable)
+ITEM_STEPS = frozenset(("owner", "application_owner"))
+
+
 @dataclass(frozen=True)
 class Reviewer:
     """Who reviews an item, and by which rule (``None`` rule: nobody could be found)."""
 
-    reviewer_id: uuid.UUID | None
-    group_id: uuid.UUID | None
+    reviewer_id: Hashable | None
+    group_id: Hashable | None
     rule: str | None
 
 
@@ -171,37 +180,36 @@ class ReviewerRule:
     """A campaign's reviewer rule: the kind's primary reviewer, then the fallbacks."""
 
     chain: tuple[str, ...]
-    group_id: uuid.UUID | None = None
+    group_id: Hashable | None = None
 
     @classmethod
-    def of(cls, kind: str, fallbacks: Sequence[str], group_id: uuid.UUID | None) -> ReviewerRule:
+    def of(cls, kind: str, fallbacks: Sequence[str], group_id: Hashable | None) -> ReviewerRule:
         primary = PRIMARY.get(kind, "manager")
         chain = (primary, *(f for f in fallbacks if f != primary))
         return cls(chain=tuple(dict.fromkeys(chain)), group_id=group_id)
 
+    @property
+    def item_free(self) -> bool:
+        """The chain never asks the item (no owner or application owner step)."""
+        return not ITEM_STEPS.intersection(self.chain)
 
-def resolve_reviewer(rule: ReviewerRule, *, identity_id: uuid.UUID,
-                     manager_of: Callable[[uuid.UUID], uuid.UUID | None],
-                     is_active: Callable[[uuid.UUID], bool],
-                     item_owner: uuid.UUID | None,
-                     application_owner: uuid.UUID | None) -> Reviewer:
-    """The first usable reviewer of ``rule.chain`` for ``identity_id``'s item.
 
-    ``manager_of`` gives anyone's manager (None: none); ``is_active`` whether a person may
-    review. A candidate who is the identity itself or not active is skipped; a group is
-    always usable (members decide; nobody decides their own item, the review module checks).
-    """
+def _walk(rule: ReviewerRule, *, identity_id: K, manager_of: Callable[[K], K | None],
+          is_active: Callable[[K], bool], item_owner: K | None, application_owner: K | None,
+          item_known: bool) -> Reviewer | None:
     for step in rule.chain:
         if step == "group":
             if rule.group_id is not None:
                 return Reviewer(None, rule.group_id, "group")
             continue
-        candidate: uuid.UUID | None
+        candidate: K | None
         if step == "manager":
             candidate = manager_of(identity_id)
         elif step == "manager_of_manager":
             manager = manager_of(identity_id)
             candidate = manager_of(manager) if manager is not None else None
+        elif not item_known:
+            return None  # an item step: the item decides from here on
         elif step == "owner":
             candidate = item_owner
         else:  # application_owner
@@ -209,6 +217,33 @@ def resolve_reviewer(rule: ReviewerRule, *, identity_id: uuid.UUID,
         if candidate is not None and candidate != identity_id and is_active(candidate):
             return Reviewer(candidate, None, step)
     return NOBODY
+
+
+def resolve_reviewer(rule: ReviewerRule, *, identity_id: K,
+                     manager_of: Callable[[K], K | None],
+                     is_active: Callable[[K], bool],
+                     item_owner: K | None,
+                     application_owner: K | None) -> Reviewer:
+    """The first usable reviewer of ``rule.chain`` for ``identity_id``'s item.
+
+    ``manager_of`` gives anyone's manager (None: none); ``is_active`` whether a person may
+    review. A candidate who is the identity itself or not active is skipped; a group is
+    always usable (members decide; nobody decides their own item, the review module checks).
+    """
+    found = _walk(rule, identity_id=identity_id, manager_of=manager_of, is_active=is_active,
+                  item_owner=item_owner, application_owner=application_owner, item_known=True)
+    assert found is not None
+    return found
+
+
+def identity_reviewer(rule: ReviewerRule, *, identity_id: K,
+                      manager_of: Callable[[K], K | None],
+                      is_active: Callable[[K], bool]) -> Reviewer | None:
+    """What :func:`resolve_reviewer` answers for every item of ``identity_id`` when the chain
+    settles before its first owner or application owner step; None when the item decides
+    (then ask :func:`resolve_reviewer` per item). Lets generation resolve once per person."""
+    return _walk(rule, identity_id=identity_id, manager_of=manager_of, is_active=is_active,
+                 item_owner=None, application_owner=None, item_known=False)
 
 
 def mapping_lookup(managers: Mapping[uuid.UUID, uuid.UUID | None]

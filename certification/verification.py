@@ -17,6 +17,18 @@ role's closure at revocation, so the entitlements to check are read from the ope
 - no revoke operation at all (another assignment still gives the access, or it never reached
   a target) -> ``confirmed``: nothing had to leave a target;
 - anything else (operations under way, no reconciliation yet) -> stays ``requested``.
+
+Role composition items (``role_entitlement_id`` / ``role_inclusion_id``): ending the link
+records, for every holder of the role who loses an entitlement by it, a revoke operation
+with cause ``catalog_change`` and ``cause_id`` = the link id (the grant operations of the
+link's opening share the cause id, so only ``revoke`` counts). While the link's end is not
+in force the item stays ``requested``; after that the same rules apply to those operations,
+holder by holder: every one succeeded and a later reconciliation of each readable
+application shows none of those (holder, entitlement) pairs still there -> ``confirmed``;
+one broken or still present -> ``failed``; no operation (nobody lost anything: they hold it
+otherwise, or nobody holds the role) -> ``confirmed``. The operations' success alone is not
+taken as proof, for the same reason as for an assignment: only reading the target shows
+the access gone.
 """
 
 from __future__ import annotations
@@ -31,6 +43,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from certification.composition_apply import ended, link_of
 from certification.models import ReviewItem
 from idgov.audit.service import EventSpec, record_many
 from idgov.clock import Clock
@@ -50,12 +63,19 @@ class Verdict:
 
 
 def revoke_operations(session: Session, item: ReviewItem) -> list[ProvisioningOperation]:
-    """The revoke operations recorded for the item's assignment."""
+    """The revoke operations recorded for the item's assignment, or for the end of the
+    composition link it reviews."""
+    if item.assignment_id is None:
+        link_id = item.role_entitlement_id or item.role_inclusion_id
+        where = [ProvisioningOperation.cause == "catalog_change",
+                 ProvisioningOperation.cause_id == str(link_id)]
+    else:
+        where = [ProvisioningOperation.identity_id == item.identity_id,
+                 ProvisioningOperation.cause.in_(("assignment", "expiry")),
+                 ProvisioningOperation.cause_id == str(item.assignment_id)]
     return list(session.scalars(select(ProvisioningOperation).where(
-        ProvisioningOperation.identity_id == item.identity_id,
-        ProvisioningOperation.cause.in_(("assignment", "expiry")),
-        ProvisioningOperation.cause_id == str(item.assignment_id),
-        ProvisioningOperation.action == "revoke").order_by(ProvisioningOperation.ordinal)))
+        *where, ProvisioningOperation.action == "revoke")
+        .order_by(ProvisioningOperation.ordinal)))
 
 
 def _latest_run_after(session: Session, application_id: uuid.UUID,
@@ -67,18 +87,30 @@ def _latest_run_after(session: Session, application_id: uuid.UUID,
         .order_by(ReconciliationRun.started_at.desc()).limit(1)).first()
 
 
-def _still_there(session: Session, run: ReconciliationRun, identity_id: uuid.UUID,
-                 entitlement_ids: set[uuid.UUID]) -> list[uuid.UUID]:
-    return list(session.scalars(select(DriftItem.entitlement_id).where(
+def _still_there(session: Session, run: ReconciliationRun,
+                 ops: Sequence[ProvisioningOperation]) -> bool:
+    """Whether the run still finds one of the operations' (identity, entitlement) pairs."""
+    wanted = {(o.identity_id, o.entitlement_id) for o in ops if o.entitlement_id is not None}
+    if not wanted:
+        return False
+    found = session.execute(select(DriftItem.identity_id, DriftItem.entitlement_id).where(
         DriftItem.run_id == run.id, DriftItem.kind == "unassigned_membership",
-        DriftItem.identity_id == identity_id,
-        DriftItem.entitlement_id.in_(entitlement_ids))))
+        DriftItem.identity_id.in_({i for i, _e in wanted}),
+        DriftItem.entitlement_id.in_({e for _i, e in wanted})))
+    return any((i, e) in wanted for i, e in found)
 
 
-def judge(session: Session, item: ReviewItem) -> Verdict:
-    """What the operations and the reconciliation runs say about one revoked item."""
+def judge(session: Session, item: ReviewItem, *, at: datetime | None = None) -> Verdict:
+    """What the operations and the reconciliation runs say about one revoked item (``at``:
+    now, for a composition link's end)."""
+    evidence: dict[str, Any] = {}
+    if item.assignment_id is None:
+        link = link_of(session, item)
+        evidence["link_id"] = str(link.id)
+        if at is None or not ended(link, at):
+            return Verdict("requested", {**evidence, "note": "the link's end is not in force"})
     ops = revoke_operations(session, item)
-    evidence: dict[str, Any] = {"operations": [str(o.id) for o in ops]}
+    evidence["operations"] = [str(o.id) for o in ops]
     if not ops:
         return Verdict("confirmed", {**evidence, "note": "no revoke operation was needed"})
     broken = [o for o in ops if o.state in BROKEN]
@@ -101,13 +133,18 @@ def judge(session: Session, item: ReviewItem) -> Verdict:
         if run is None:
             return Verdict("requested", evidence)
         runs.append(str(run.id))
-        wanted = {o.entitlement_id for o in app_ops if o.entitlement_id is not None}
-        present = _still_there(session, run, item.identity_id, wanted)
-        if present:
+        if _still_there(session, run, app_ops):
             return Verdict("failed", {**evidence, "runs": runs,
                                       "reason": "reconciliation still finds the access on "
                                                 "the target"})
     return Verdict("confirmed", {**evidence, "runs": runs})
+
+
+def _subject(item: ReviewItem) -> dict[str, str]:
+    """The item's subject for the audit context: its assignment or its link."""
+    if item.assignment_id is not None:
+        return {"assignment_id": str(item.assignment_id)}
+    return {"link_id": str(item.role_entitlement_id or item.role_inclusion_id)}
 
 
 def _candidate_ids(session: Session, campaign_id: uuid.UUID | None) -> Sequence[uuid.UUID]:
@@ -129,7 +166,7 @@ def verify_remediation(session: Session, *, clock: Clock, actor: Actor,
         items = session.scalars(select(ReviewItem).where(
             ReviewItem.id.in_(ids[start:start + CHUNK])))
         for item in items:
-            verdict = judge(session, item)
+            verdict = judge(session, item, at=clock.now())
             if verdict.state == item.remediation:
                 continue
             before = {"remediation": item.remediation, "remediated_at": item.remediated_at}
@@ -140,8 +177,8 @@ def verify_remediation(session: Session, *, clock: Clock, actor: Actor,
                 action="review_item.remediate", object_type="review_item", object_id=item.id,
                 before=before,
                 after={"remediation": item.remediation, "remediated_at": item.remediated_at},
-                context={"campaign_id": str(item.campaign_id),
-                         "assignment_id": str(item.assignment_id), **verdict.evidence}))
+                context={"campaign_id": str(item.campaign_id), **_subject(item),
+                         **verdict.evidence}))
         session.flush()
         changed += record_many(session, events, actor=actor, clock=clock)
     return changed

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -113,6 +114,23 @@ class Settings(BaseSettings):
     day_one_tap_lifetime_minutes: int = Field(
         default=480, ge=10, le=43200, description="Lifetime of an Entra temporary access pass")
     day_one_tap_usable_once: bool = False
+
+    # Scheduled report exports (idgov/reports/tasks.py), env IDGOV_REPORT_SCHEDULES as JSON.
+    report_schedules: list[dict[str, Any]] = Field(
+        default_factory=list, description="Scheduled exports the workers drop into folders: "
+        '[{"report": "entitlements", "params": {}, "format": "csv", "every_hours": 24, '
+        '"folder": "/srv/evidence"}]')
+
+    # Micro-certifications opened by certification's periodic job (certification/micro*.py).
+    cert_sod_expiry_warning_days: int = Field(
+        default=14, ge=0, description="Open a review of the conflicting access of an SoD "
+        "exception this many days before the exception expires; 0 disables")
+    cert_unused_days: int = Field(
+        default=90, ge=0, description="Open a review of access whose account was last signed "
+        "in to (as the target tells) longer ago than this; 0 disables")
+    cert_review_aggregated: bool = Field(
+        default=True, description="Open a review of access found on a target by aggregation "
+        "(not granted through idgov)")
 
     @cached_property
     def resolved_database_url(self) -> str:

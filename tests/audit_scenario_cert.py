@@ -66,3 +66,16 @@ def run_certification_scenario(api: AuditedApi, *, manager: tuple[str, str], rep
     c("POST", "/certification/campaigns/{campaign_id}/sign-off", path=at, object_id=campaign,
       action="review.sign_off", object_type="campaign", change="create",
       shows={"reviewer_id": manager[0]}, as_person=manager)
+    schedule = c("POST", "/certification/schedules",
+                 json={"name": "Quarterly manager review", "kind": "manager",
+                       "scope": {"identity_ids": [manager[0]]}, "recurrence": "quarterly",
+                       "time_zone": "Europe/Paris", "duration_days": 30},
+                 action="campaign_schedule.create", object_type="campaign_schedule",
+                 change="create", shows={"recurrence": "quarterly"})["id"]
+    c("PATCH", "/certification/schedules/{schedule_id}", path={"schedule_id": schedule},
+      json={"duration_days": 21, "description": "shorter"}, action="campaign_schedule.update",
+      object_type="campaign_schedule", change="update", shows={"duration_days": 21},
+      was={"duration_days": 30})
+    c("POST", "/certification/schedules/{schedule_id}/run", path={"schedule_id": schedule},
+      object_id=schedule, action="campaign_schedule.run", object_type="campaign_schedule",
+      change="update")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, not_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, inspect, not_, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from idgov.assignments.schemas import AssignmentFilter
 from idgov.models.assignment import Assignment
@@ -96,3 +98,34 @@ def owns_target(session: Session, person_id: uuid.UUID, assignment: Assignment) 
             select(Entitlement.owner_id).where(Entitlement.id == assignment.entitlement_id)
         )
     return owner == person_id
+
+
+def load_many(session: Session, ids: Sequence[uuid.UUID], *,
+              chunk: int = 1000) -> dict[uuid.UUID, Assignment]:
+    """The assignments with these ids, by id (unknown ids are left out): those the session
+    holds already, loaded, are taken from it; the others with one query per ``chunk``."""
+    found: dict[uuid.UUID, Assignment] = {}
+    wanted: list[uuid.UUID] = []
+    for i in dict.fromkeys(ids):
+        held = session.identity_map.get(Session.identity_key(Assignment, i))
+        if held is not None and not inspect(held).expired_attributes:
+            found[i] = held
+        else:
+            wanted.append(i)
+    for start in range(0, len(wanted), chunk):
+        part = wanted[start:start + chunk]
+        found.update((a.id, a) for a in session.scalars(
+            select(Assignment).where(Assignment.id.in_(part))))
+    return found
+
+
+def set_columns(session: Session, rows: Sequence[Assignment], values: dict[str, Any]) -> None:
+    """One UPDATE of ``values`` over the assignments ``rows``; the loaded rows take the new
+    values as their database state (no second write, no per-object evaluation)."""
+    if not rows:
+        return
+    session.execute(update(Assignment).where(Assignment.id.in_([a.id for a in rows]))
+                    .values(**values).execution_options(synchronize_session=False))
+    for row in rows:
+        for key, value in values.items():
+            set_committed_value(row, key, value)

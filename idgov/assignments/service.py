@@ -3,6 +3,11 @@
 Requests, birthright rules, lifecycle, certification and administrators all call
 :func:`grant` and :func:`revoke`. Rows are end-dated, never deleted, so the access held at any
 past instant can be reconstructed.
+
+Bulk work (a reviewer's sign-off of thousands of items) calls :func:`revoke_many` and
+:func:`set_last_certified_many`: the same rows, provisioning operations and audit events as
+calling :func:`revoke` / :func:`set_last_certified` once per assignment in the same order,
+written with a fixed number of statements per chunk of ``BULK_CHUNK`` assignments.
 """
 
 from __future__ import annotations
@@ -17,20 +22,23 @@ from sqlalchemy.orm import Session
 
 from idgov.assignments import repository
 from idgov.assignments.schemas import AssignmentCreate, AssignmentFilter
-from idgov.audit.service import record, snapshot
+from idgov.audit.service import EventSpec, record, record_many, snapshot
 from idgov.auth.caller import Caller
 from idgov.clock import Clock
-from idgov.db.repository import Page, get_or_404, paginate
+from idgov.db.repository import Page, bulk_insert, get_or_404, paginate
 from idgov.errors import Conflict, ErrorList, FieldError, InvalidInput, NotFound
 from idgov.identities.repository import manager_chain
 from idgov.models.assignment import ASSIGNMENT_SOURCES, Assignment
 from idgov.models.catalog import Entitlement, Role
 from idgov.models.hr import BirthrightRule
 from idgov.models.identity import Identity
+from idgov.models.provisioning import ProvisioningOperation
+from idgov.provisioning import revocations
 from idgov.provisioning.service import record_assignment_change
 from idgov.types import Actor
 
 EXPIRY_REASON = "time-bound grant expired"
+BULK_CHUNK = 500
 
 
 def _load_targets(session: Session, *, identity_id: uuid.UUID, role_id: uuid.UUID | None,
@@ -306,6 +314,83 @@ def set_last_certified(session: Session, *, assignment_id: uuid.UUID, at: dateti
     record(session, actor=actor, action="assignment.certify", object_type="assignment",
            object_id=assignment.id, clock=clock, before=before, after=snapshot(assignment))
     return assignment
+
+
+def set_last_certified_many(session: Session, *, items: Sequence[tuple[uuid.UUID, str]],
+                            at: datetime, actor: Actor, clock: Clock) -> int:
+    """:func:`set_last_certified` for many ``(assignment_id, by)`` at once: one UPDATE per
+    chunk and distinct ``by``, one ``assignment.certify`` event per assignment (same shape),
+    written with :func:`record_many`. An id given twice counts once, with its last ``by``.
+    NotFound (nothing changed) when an id is unknown. Returns how many were certified."""
+    wanted = dict(items)
+    found = repository.load_many(session, list(wanted))
+    missing = [i for i in wanted if i not in found]
+    if missing:
+        raise NotFound(f"assignment {missing[0]} does not exist")
+    ids = list(wanted)
+    now = clock.now()
+    for start in range(0, len(ids), BULK_CHUNK):
+        chunk = ids[start:start + BULK_CHUNK]
+        before = {i: snapshot(found[i]) for i in chunk}
+        by_value: dict[str, list[uuid.UUID]] = {}
+        for i in chunk:
+            by_value.setdefault(wanted[i], []).append(i)
+        for by, same in by_value.items():
+            repository.set_columns(session, [found[i] for i in same],
+                                   {"last_certified_at": at, "last_certified_by": by,
+                                    "updated_at": now})
+        record_many(session, (EventSpec(
+            action="assignment.certify", object_type="assignment", object_id=i,
+            before=before[i], after={**before[i], "last_certified_at": at,
+                                     "last_certified_by": wanted[i]}) for i in chunk),
+            actor=actor, clock=clock)
+    return len(ids)
+
+
+def revoke_many(session: Session, *, assignment_ids: Sequence[uuid.UUID], reason: str,
+                actor: Actor, clock: Clock) -> list[Assignment]:
+    """:func:`revoke` for many assignments, with exactly its effects when called once per id
+    in this order: the same end (revoked now, by, reason), the same provisioning operations
+    (an entitlement still given by an assignment later in the list is not revoked yet; see
+    :mod:`idgov.provisioning.revocations`), the same ``assignment.revoke``,
+    ``provisioning.record`` and ``provisioning.cancel`` events. One UPDATE, one insert of
+    operations and one block of events per chunk. Checked before anything changes:
+    InvalidInput without a reason, NotFound for an unknown id, Conflict for an assignment
+    that has already ended or is listed twice."""
+    if not reason or not reason.strip():
+        raise InvalidInput("a reason is required",
+                           errors=[FieldError("reason", "a reason is required")])
+    ids = list(assignment_ids)
+    found = repository.load_many(session, ids)
+    now = clock.now()
+    seen: set[uuid.UUID] = set()
+    for i in ids:
+        assignment = found.get(i)
+        if assignment is None:
+            raise NotFound(f"assignment {i} does not exist")
+        if i in seen:
+            raise Conflict(f"assignment {i} is listed twice")
+        seen.add(i)
+        _live_or_conflict(assignment, now)
+    values = {"revoked_at": now, "revoked_by": actor.label, "revoke_reason": reason.strip(),
+              "updated_at": now}
+    for start in range(0, len(ids), BULK_CHUNK):
+        chunk = [found[i] for i in ids[start:start + BULK_CHUNK]]
+        plans = revocations.plan_revocations(session, assignments=chunk, clock=clock)
+        cancels = revocations.cancel_pending_grants(
+            session, assignment_ids=[a.id for a in chunk if a.valid_from > now], clock=clock)
+        before = {a.id: snapshot(a) for a in chunk}
+        repository.set_columns(session, chunk, values)
+        bulk_insert(session, ProvisioningOperation,
+                    [row for a in chunk for row in plans[a.id]])
+        events: list[EventSpec] = []
+        for a in chunk:
+            events.append(EventSpec(action="assignment.revoke", object_type="assignment",
+                                    object_id=a.id, before=before[a.id], after=snapshot(a)))
+            events.extend(cancels.get(a.id, ()))
+            events.extend(revocations.record_event(row) for row in plans[a.id])
+        record_many(session, events, actor=actor, clock=clock)
+    return [found[i] for i in ids]
 
 
 def in_force_for(session: Session, *, identity_id: uuid.UUID, at: datetime) -> Sequence[Assignment]:

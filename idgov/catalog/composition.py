@@ -11,6 +11,10 @@ rebuilt. A link may be scheduled to start later but never back-dated: that would
 existed when it did not. Inclusion stays a DAG: a link that would close a cycle is refused
 with the cycle spelt out in role names. Every change takes one transaction-scoped lock so two
 concurrent changes cannot each pass the cycle check and together make a cycle.
+
+A role composition review (certification) records its confirmation of a link with
+:func:`certify_link` (last certified at / by) and removes a link with the same
+:func:`end_entitlement` / :func:`end_inclusion` as an administrator.
 """
 
 from __future__ import annotations
@@ -150,3 +154,34 @@ def _end_link(session: Session, link: RoleInclusion | RoleEntitlement, *, reason
     record(session, actor=actor, action=action, object_type="role", object_id=role_id,
            clock=clock, before=before, after=snapshot(link),
            context={"reason": reason, "impact": impact.counts()})
+
+
+def certify_link(session: Session, *, role_entitlement_id: uuid.UUID | None = None,
+                 role_inclusion_id: uuid.UUID | None = None, at: datetime, by: str,
+                 actor: Actor, clock: Clock) -> RoleEntitlement | RoleInclusion:
+    """Record that a reviewer confirmed one composition link (called by certification):
+    its ``last_certified_at`` / ``last_certified_by``. Exactly one of the two link ids;
+    NotFound for an unknown link. The link's validity is not touched (an ended link keeps
+    its history and gets the record of the review that looked at it).
+
+    Audit: ``role.certify_entitlement`` or ``role.certify_inclusion`` (object ``role``, the
+    role whose composition it is), like the other composition changes."""
+    if (role_entitlement_id is None) == (role_inclusion_id is None):
+        raise ValueError("give exactly one of role_entitlement_id and role_inclusion_id")
+    link: RoleEntitlement | RoleInclusion | None
+    if role_entitlement_id is not None:
+        link = session.get(RoleEntitlement, role_entitlement_id)
+        action = "role.certify_entitlement"
+    else:
+        link = session.get(RoleInclusion, role_inclusion_id)
+        action = "role.certify_inclusion"
+    if link is None:
+        raise NotFound(f"no role composition link {role_entitlement_id or role_inclusion_id}")
+    role_id = link.role_id if isinstance(link, RoleEntitlement) else link.parent_role_id
+    before = snapshot(link)
+    link.last_certified_at = at
+    link.last_certified_by = by[:400]
+    session.flush()
+    record(session, actor=actor, action=action, object_type="role", object_id=role_id,
+           clock=clock, before=before, after=snapshot(link))
+    return link

@@ -82,6 +82,9 @@ class RoleInclusion(IdMixin, Base):
     valid_from: Mapped[datetime]
     valid_until: Mapped[datetime | None]
     end_reason: Mapped[str | None] = mapped_column(String(2000))
+    # Set when a role composition review confirms the link (certification).
+    last_certified_at: Mapped[datetime | None]
+    last_certified_by: Mapped[str | None] = mapped_column(String(400))
 
 
 class RoleEntitlement(IdMixin, Base):
@@ -100,6 +103,9 @@ class RoleEntitlement(IdMixin, Base):
     valid_from: Mapped[datetime]
     valid_until: Mapped[datetime | None]
     end_reason: Mapped[str | None] = mapped_column(String(2000))
+    # Set when a role composition review confirms the link (certification).
+    last_certified_at: Mapped[datetime | None]
+    last_certified_by: Mapped[str | None] = mapped_column(String(400))
 
 
 class SodRule(IdMixin, TimestampMixin, Base):

@@ -27,6 +27,7 @@ class Identity(IdMixin, TimestampMixin, Base):
         ),
         Index("ix_identities_manager_id", "manager_id"),
         Index("ix_identities_department", "department"),
+        Index("ix_identities_display_name", "display_name", "id"),
         Index("ix_identities_hr_source_id", "hr_source_id"),
         Index("ix_identities_external_id", "external_id"),
     )

@@ -57,6 +57,7 @@ class ProvisioningOperation(IdMixin, TimestampMixin, Base):
               "application_id", "ordinal"),
         Index("ix_provisioning_operations_identity_id", "identity_id"),
         Index("ix_provisioning_operations_request_line_id", "request_line_id"),
+        Index("ix_provisioning_operations_cause", "cause", "cause_id", "action"),
     )
 
     idempotency_key: Mapped[str] = mapped_column(String(200))

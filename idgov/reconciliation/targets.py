@@ -4,12 +4,10 @@ Shared by aggregation and reconciliation (service.py)."""
 
 from __future__ import annotations
 
-import base64
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
@@ -30,6 +28,7 @@ from idgov.models.application import Account, Application
 from idgov.models.catalog import Entitlement
 from idgov.models.provisioning import DRIFT_KINDS, DriftItem, ReconciliationRun
 from idgov.reconciliation import repository
+from idgov.reconciliation.account_attributes import LAST_SIGN_IN_KEY, target_attributes
 from idgov.reconciliation.repository import IdentityRow
 from idgov.types import Actor
 
@@ -226,24 +225,6 @@ def check_capabilities(application: Application, connector: Connector) -> None:
 # --- accounts --------------------------------------------------------------------------------
 
 
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, str | bool | int | float):
-        return value
-    if isinstance(value, bytes):
-        try:
-            return value.decode("utf-8")
-        except UnicodeDecodeError:
-            return "base64:" + base64.b64encode(value).decode("ascii")
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        items = [_jsonable(v) for v in value]
-        return sorted(items, key=str) if isinstance(value, set | frozenset) else items
-    return str(value)
-
-
 @dataclass
 class Synced:
     """The application's accounts after the sync, as the run needs them."""
@@ -258,7 +239,8 @@ def sync_accounts(session: Session, *, application: Application,
                    target: Sequence[AccountInfo], rules: Sequence[CorrelationRule],
                    run: ReconciliationRun, actor: Actor, clock: Clock) -> Synced:
     """Create, update and correlate the application's account rows from the target; mark
-    rows whose account is gone ``deleted``. Audited per account that changed."""
+    rows whose account is gone ``deleted``. Audited per account that changed (a newer last
+    sign-in told by the target is a change: reconciliation.account_attributes)."""
     now = clock.now()
     existing = {norm_native(a.native_id): a for a in repository.accounts_of(session,
                                                                              application.id)}
@@ -293,7 +275,7 @@ def sync_accounts(session: Session, *, application: Application,
         if key in synced.on_target:
             continue  # listed twice
         status = "active" if info.enabled else "disabled"
-        attributes = _jsonable(dict(info.attributes or {}))
+        attributes = target_attributes(info)
         username = (info.username or "")[:320] or None
         row = existing.get(key)
         reason = ""
@@ -345,6 +327,10 @@ def sync_accounts(session: Session, *, application: Application,
         "accounts_gone": sum(1 for r, _b, _r in changed if r.status == "deleted"),
         "correlated": sum(1 for a in synced.on_target.values() if a.identity_id is not None),
         "correlated_now_by": dict(sorted(by_rule.items())),
+        "last_sign_ins_changed": sum(
+            1 for r, b, _r in changed
+            if (b.get("attributes") or {}).get(LAST_SIGN_IN_KEY)
+            != (r.attributes or {}).get(LAST_SIGN_IN_KEY)),
     }
     return synced
 

@@ -73,7 +73,8 @@ def test_bad_definitions_are_refused_with_the_field(
     def post(**extra: Any) -> Any:
         return client.post(BASE, json=_body(org, **extra), headers=admin_headers)
 
-    assert _fields(post(kind="composition")) == ["kind"]
+    assert _fields(post(kind="composition", scope={"departments": ["Finance"]})) == [
+        "scope.departments"]
     assert _fields(post(scope={"application_ids": [str(org.ids["Ann"])]})) == [
         "scope.application_ids"]
     assert _fields(post(scope={"min_risk": "extreme"})) == ["scope.min_risk"]

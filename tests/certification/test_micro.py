@@ -54,6 +54,7 @@ def test_a_movers_flags_become_a_micro_campaign_for_the_new_manager(loop: Loop) 
     assert {i.assignment_id for i in items} == {read, post}
     assert {i.reviewer_id for i in items} == {loop.ids["Boss"]}
     assert {i.context["review_flag_id"] for i in items} == {str(f.id) for f in flags}
+    assert {i.trigger_key for i in items} == {f"mover:{f.id}" for f in flags}
     campaign = loop.get(Campaign, items[0].campaign_id)
     assert (campaign.kind, campaign.state, campaign.trigger, campaign.deadline_action) == (
         "micro", "active", "mover", "escalate")
@@ -93,3 +94,13 @@ def test_flags_without_a_reviewer_are_left_to_administrators(loop: Loop) -> None
 
     assert _open(loop) == 0
     assert _micro_items(loop) == []
+
+
+def test_a_flag_reviewed_before_trigger_keys_existed_is_not_reviewed_again(loop: Loop) -> None:
+    read = loop.grant("Alice", "ERP-Read", source="request")
+    _move(loop, "Alice", "Boss")
+    earlier = loop.campaign("Review after a move (older release)", kind="micro",
+                            trigger="mover")
+    loop.item(earlier, read, reviewer="Boss")  # no trigger_key, made after the flag
+
+    assert _open(loop) == 0
