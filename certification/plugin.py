@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from certification.reports import register_reports
 from certification.tasks import register_jobs
 
 
+def register() -> None:
+    """Plug certification into the core's registries: its periodic jobs (run by the
+    workers) and its reports (exported by ``idgov reports`` and ``/reports``)."""
+    register_jobs()
+    register_reports()
+
+
 def install() -> APIRouter:
-    """Register certification's periodic jobs with the core and return its router."""
+    """Register certification with the core (:func:`register`) and return its router."""
     from certification.endpoints import router
 
-    register_jobs()
+    register()
     return router

@@ -19,7 +19,10 @@ from idgov.auth.oidc import oidc_resolver
 from idgov.clock import Clock
 from idgov.config import Settings, get_settings
 from idgov.provisioning.worker import start_embedded_worker
+from idgov.reports.definitions import register_core_reports
+from idgov.reports.tasks import register_jobs as register_report_jobs
 from idgov.runtime import open_runtime
+from idgov.siem.tasks import register_jobs as register_siem_jobs
 from idgov.web import problems
 from idgov.web.deps import AppContext
 
@@ -47,6 +50,8 @@ CORE_ROUTER_MODULES = (
     "idgov.dayone.endpoints",
     "idgov.scim.endpoints",
     "idgov.audit.endpoints",
+    "idgov.siem.endpoints",
+    "idgov.reports.endpoints",
 )
 
 
@@ -106,6 +111,9 @@ def create_app(
 
     for router in core_routers():
         app.include_router(router)
+    register_siem_jobs()  # workers feed the audit trail to the syslog sinks
+    register_core_reports()  # /reports: entitlements, point in time, SoD, JML, drift...
+    register_report_jobs()  # workers drop scheduled exports into folders
     # Certification plugs in: its routes, and its periodic jobs run by the workers.
     app.include_router(install_certification())
     return app

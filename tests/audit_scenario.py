@@ -31,6 +31,7 @@ from idgov.notifications.service import notify
 from idgov.provisioning.engine import run_until_idle
 from tests.audit_scenario_cert import run_certification_scenario
 from tests.audit_scenario_hr import run_hr_scenario
+from tests.audit_scenario_siem import run_siem_scenario
 
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ADMIN_NAME = "test-admin"  # the principal behind the ``admin_headers`` fixture
@@ -538,4 +539,5 @@ def run_scenario(api: AuditedApi) -> Secrets:
                     entitlement=payables)
     run_certification_scenario(api, manager=(alice, "Alice Archer"), report=bob, other=carol,
                                entitlements=[payments, ledger])
+    run_siem_scenario(api)
     return secrets

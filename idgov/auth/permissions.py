@@ -69,6 +69,9 @@ ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
             "scim:write",
             "certification:read",
             "certification:admin",
+            "reports:read",
+            "siem:read",
+            "siem:write",
         }
     ),
     "auditor": frozenset(
@@ -96,6 +99,8 @@ ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
             "birthright:read",
             "review_flags:read",
             "certification:read",
+            "reports:read",
+            "siem:read",
         }
     ),
     "hr-system": frozenset(

@@ -44,6 +44,7 @@ from idgov.models.requests import (
     RequestLine,
     RequestType,
 )
+from idgov.models.siem import SiemSink
 
 __all__ = [
     "AccessRequest",
@@ -84,6 +85,7 @@ __all__ = [
     "RoleInclusion",
     "ServicePrincipal",
     "ServiceRoleGrant",
+    "SiemSink",
     "SodException",
     "SodRule",
     "SodRuleItem",

@@ -115,3 +115,34 @@ def test_only_readers_get_the_report_and_unknown_campaigns_are_404(
                          headers=admin_headers)
     assert missing.status_code == 404
     assert client.get(url, params={"format": "xml"}, headers=admin_headers).status_code == 422
+
+
+def test_the_evidence_is_a_report_of_the_registry_with_a_manifest(
+        loop: Loop, client: TestClient, session_factory: sessionmaker[Session],
+        clock: FixedClock) -> None:
+    campaign, items = _campaign(loop)
+    auditor = {"Authorization": "Bearer " + make_token(session_factory, clock, "auditor",
+                                                       ["auditor"])}
+    own = client.get(f"/certification/campaigns/{campaign}/report",
+                     params={"format": "csv"}, headers=auditor)
+
+    resp = client.get("/reports/certification_evidence/export",
+                      params={"format": "csv", "campaign": str(campaign)}, headers=auditor)
+
+    assert resp.status_code == 200, resp.text
+    rows = list(csv.DictReader(io.StringIO(resp.text)))
+    expected = list(csv.DictReader(io.StringIO(own.text)))
+    assert {r["item_id"]: r["decision"] for r in rows} == {
+        str(items["kept"]): "certify", str(items["dropped"]): "revoke",
+        str(items["open"]): "pending"}
+    assert [r["item_id"] for r in rows] == [r["item_id"] for r in expected]
+    manifest = client.get(f"/reports/exports/{resp.headers['x-export-id']}/manifest",
+                          headers=auditor)
+    assert manifest.status_code == 200
+    assert (manifest.json()["report"], manifest.json()["rows"]) == (
+        "certification_evidence", 3)
+    unknown = client.get("/reports/certification_evidence/export",
+                         params={"campaign": str(uuid.uuid4())}, headers=auditor)
+    assert unknown.status_code == 404
+    missing = client.get("/reports/certification_evidence/export", headers=auditor)
+    assert missing.status_code == 422

@@ -1,0 +1,1 @@
+"""The SIEM tests use the suite's app, which serves /siem (idgov.main mounts it)."""
