@@ -43,9 +43,7 @@ import gc
 import json
 import os
 import random
-import socket
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -53,6 +51,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from support.children import log, reset_peak, run_children  # beside
 from support.memory import peak_rss_mb  # benchmarks/support, beside this script
 
 BUDGETS = {"sqlite": {"generate_1m_s": 120.0, "peak_rss_mb": 500.0,
@@ -61,24 +60,12 @@ BUDGETS = {"sqlite": {"generate_1m_s": 120.0, "peak_rss_mb": 500.0,
                           "review_page_500_ms": 100.0, "bulk_decide_10k_s": 5.0}}
 SIGN_OFF_ITEMS = 10_000
 REVOKE_SHARE = 10  # one item in ten is revoked
-DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SINCE = NOW - timedelta(days=200)
 PER_IDENTITY = 10
 BATCH = 20_000
 
 
-def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def _reset_peak() -> bool:
-    """Reset VmHWM to the current RSS (Linux: write 5 to /proc/self/clear_refs)."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
 
 
 def _uuid(rng: random.Random) -> uuid.UUID:
@@ -262,7 +249,7 @@ def _review_measures(factory: Any, clock: Any, engine: Any, campaign_id: uuid.UU
     try:
         from certification import review, schemas_review
     except ImportError as exc:
-        _log(f"review module missing: {exc}")
+        log(f"review module missing: {exc}")
         return {"review_page_500_ms": "missing", "bulk_decide_10k_s": "missing"}
     from sqlalchemy import func, select
 
@@ -382,12 +369,12 @@ def run_backend(backend: str, url: str | None, identities: int) -> dict[str, Any
         ids = populate(engine, identities)
         out["setup_s"] = round(time.perf_counter() - started, 1)
         out["request_lines"] = ids["request_lines"]
-        _log(f"{backend}: {identities} identities x {PER_IDENTITY} set up in "
+        log(f"{backend}: {identities} identities x {PER_IDENTITY} set up in "
              f"{out['setup_s']} s")
         factory = _factory(engine)
         campaign_id = _campaign(factory, clock, "bench quarterly", {})
         gc.collect()
-        out["peak_reset"] = _reset_peak()
+        out["peak_reset"] = reset_peak()
         out["rss_before_generation_mb"] = peak_rss_mb()
         started, cpu = time.perf_counter(), time.process_time()
         counts = _launch(factory, clock, campaign_id)
@@ -395,7 +382,7 @@ def run_backend(backend: str, url: str | None, identities: int) -> dict[str, Any
         out["generate_cpu_s"] = round(time.process_time() - cpu, 2)  # this process only
         out["peak_rss_mb"] = peak_rss_mb()
         out["counts"] = {k: v for k, v in counts.items() if k != "items_digest"}
-        _log(f"{backend}: {counts['items']} items in {out['generate_1m_s']} s, peak RSS "
+        log(f"{backend}: {counts['items']} items in {out['generate_1m_s']} s, peak RSS "
              f"{out['peak_rss_mb']} MB")
         if counts["items"] != identities * PER_IDENTITY:
             raise SystemExit(f"{backend}: expected {identities * PER_IDENTITY} items, "
@@ -403,28 +390,19 @@ def run_backend(backend: str, url: str | None, identities: int) -> dict[str, Any
         try:
             out.update(_review_measures(factory, clock, engine, campaign_id, ids))
         except Exception as exc:  # the review module is another helper's work in progress
-            _log(f"{backend}: review measures failed: {exc!r}")
+            log(f"{backend}: review measures failed: {exc!r}")
             out.setdefault("review_page_500_ms", f"failed: {exc!r}"[:300])
             out.setdefault("bulk_decide_10k_s", f"failed: {exc!r}"[:300])
         try:
             out.update(_sign_off_measure(factory, clock, ids))
-            _log(f"{backend}: sign-off of {SIGN_OFF_ITEMS} items in "
+            log(f"{backend}: sign-off of {SIGN_OFF_ITEMS} items in "
                  f"{out['sign_off_10k_s']} s")
         except Exception as exc:
-            _log(f"{backend}: sign-off measure failed: {exc!r}")
+            log(f"{backend}: sign-off measure failed: {exc!r}")
             out.setdefault("sign_off_10k_s", f"failed: {exc!r}"[:300])
     return out
 
 
-def _pg_url(given: str | None) -> str | None:
-    url = given or os.environ.get("IDGOV_BENCH_DATABASE_URL")
-    if url:
-        return url
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
-            return DEFAULT_PG
-    except OSError:
-        return None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -445,21 +423,12 @@ def main(argv: list[str] | None = None) -> None:
                               "items": identities * PER_IDENTITY, "budgets": BUDGETS,
                               "load_average_at_start": os.getloadavg(), "cpus": os.cpu_count()}
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
-    for backend in backends:
-        url = _pg_url(args.database_url) if backend == "postgresql" else None
-        if backend == "postgresql" and url is None:
-            _log("postgresql: no server (set IDGOV_BENCH_DATABASE_URL): skipped")
-            report[backend] = None
+    results = run_children(__file__, backends, args.database_url,
+                           ["--identities", str(identities)])
+    for backend, result in results.items():
+        report[backend] = result
+        if result is None:
             continue
-        command = [sys.executable, str(Path(__file__).resolve()), "--child", backend,
-                   "--identities", str(identities)]
-        if url:
-            command += ["--database-url", url]
-        _log(f"{backend}: starting (load average {os.getloadavg()[0]:.2f}) ...")
-        done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
-        if done.returncode != 0:
-            raise SystemExit(f"{backend}: the benchmark failed (exit {done.returncode})")
-        result = json.loads(done.stdout.strip().splitlines()[-1])
         result["within_budget"] = {k: (result[k] <= v if isinstance(result.get(k), int | float)
                                        else None) for k, v in BUDGETS[backend].items()}
         report[backend] = result

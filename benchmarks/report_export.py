@@ -35,7 +35,6 @@ import argparse
 import gc
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,15 +42,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from support.children import log, reset_peak, run_children  # beside
 from support.memory import peak_rss_mb  # benchmarks/support, beside this script
 
-DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 BUDGETS = {"ratio": 0.5, "rss_growth_mb": 100.0, "point_in_time_100k_s": 10.0}
 ROUNDS = 2
 
-
-def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def _rss_mb() -> float:
@@ -60,13 +56,6 @@ def _rss_mb() -> float:
             return round(int(line.split()[1]) / 1024, 1)
     return 0.0
 
-
-def _reset_peak() -> bool:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
 
 
 def _baseline(engine: Any, factory: Any, clock: Any, out: Path) -> tuple[float, int]:
@@ -137,7 +126,7 @@ def run_backend(backend: str, url: str | None, rows: int) -> dict[str, Any]:
             conn.exec_driver_sql("ANALYZE")
             conn.commit()
         out["setup_s"] = round(time.perf_counter() - started, 1)
-        _log(f"{backend}: population written in {out['setup_s']} s")
+        log(f"{backend}: population written in {out['setup_s']} s")
         factory = make_session_factory(engine)
         install_sealer(factory, generate_signer())
         best_base, best_export, base_rows, result = float("inf"), float("inf"), 0, None
@@ -147,12 +136,12 @@ def run_backend(backend: str, url: str | None, rows: int) -> dict[str, Any]:
             best_base = min(best_base, seconds)
             gc.collect()
             before = _rss_mb()
-            out["peak_reset"] = _reset_peak()
+            out["peak_reset"] = reset_peak()
             seconds, result = _export(factory, clock, folder / f"export{round_}",
                                       "entitlements", {})
             rss_growth = max(rss_growth, peak_rss_mb() - before)
             best_export = min(best_export, seconds)
-            _log(f"{backend}: round {round_ + 1}: baseline {base_rows} rows, export "
+            log(f"{backend}: round {round_ + 1}: baseline {base_rows} rows, export "
                  f"{result.rows} rows in {seconds:.2f} s ({result.writer})")
         assert result is not None
         if base_rows != result.rows:
@@ -171,19 +160,10 @@ def run_backend(backend: str, url: str | None, rows: int) -> dict[str, Any]:
                                 {"as_of": AS_OF.isoformat()})
         out["point_in_time_100k_s"] = round(seconds, 3)
         out["point_in_time_rows"] = past.rows
-        _log(f"{backend}: point in time: {past.rows} rows in {seconds:.2f} s")
+        log(f"{backend}: point in time: {past.rows} rows in {seconds:.2f} s")
     return out
 
 
-def _pg_url(given: str | None) -> str | None:
-    url = given or os.environ.get("IDGOV_BENCH_DATABASE_URL")
-    if url:
-        return url
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
-            return DEFAULT_PG
-    except OSError:
-        return None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -203,21 +183,11 @@ def main(argv: list[str] | None = None) -> None:
     report: dict[str, Any] = {"benchmark": "report_export", "rows": rows, "budgets": BUDGETS,
                               "load_average_at_start": os.getloadavg(), "cpus": os.cpu_count()}
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
-    for backend in backends:
-        url = _pg_url(args.database_url) if backend == "postgresql" else None
-        if backend == "postgresql" and url is None:
-            _log("postgresql: no server (set IDGOV_BENCH_DATABASE_URL): skipped")
-            report[backend] = None
+    results = run_children(__file__, backends, args.database_url, ["--rows", str(rows)])
+    for backend, result in results.items():
+        report[backend] = result
+        if result is None:
             continue
-        command = [sys.executable, str(Path(__file__).resolve()), "--child", backend,
-                   "--rows", str(rows)]
-        if url:
-            command += ["--database-url", url]
-        _log(f"{backend}: starting (load average {os.getloadavg()[0]:.2f}) ...")
-        done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
-        if done.returncode != 0:
-            raise SystemExit(f"{backend}: the benchmark failed (exit {done.returncode})")
-        result = json.loads(done.stdout.strip().splitlines()[-1])
         result["within_budget"] = {
             "ratio": result["ratio"] >= BUDGETS["ratio"],
             "rss_growth_mb": result["rss_growth_mb"] < BUDGETS["rss_growth_mb"],
