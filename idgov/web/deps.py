@@ -48,7 +48,9 @@ def get_clock(ctx: Ctx) -> Clock:
     return ctx.clock
 
 
-DbSession = Annotated[Session, Depends(get_session)]
+# scope="function": the unit of work commits when the endpoint returns, before the answer is
+# sent (the default runs it after the response: a client could get 201 before the commit).
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 
 
