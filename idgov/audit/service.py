@@ -8,6 +8,8 @@ head row and the new head is signed (one signature per transaction, covering the
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,11 +23,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from idgov.audit import repository
-from idgov.audit.canonical import GENESIS_HASH, event_hash, jsonable_hash, to_jsonable
+from idgov.audit.canonical import GENESIS_HASH, event_hash, to_jsonable
 from idgov.audit.schemas import AuditEventFilter
 from idgov.audit.signing import Signer, block_message
 from idgov.clock import Clock
-from idgov.db.repository import Page, bulk_insert, get_or_404
+from idgov.db.rawwrite import Pipeline, RowWriter, new_id_text
+from idgov.db.repository import Page, get_or_404
 from idgov.models.audit import AuditChainHead, AuditEvent
 from idgov.types import Actor
 
@@ -74,16 +77,23 @@ class EventSpec:
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
     context: dict[str, Any] | None = None
+    # True when before/after/context are already plain JSON data, exactly as to_jsonable
+    # would give them (text ids, UTC ISO timestamps): taken as they are.
+    plain: bool = False
 
 
 def record_many(session: Session, events: Iterable[EventSpec], *, actor: Actor,
-                clock: Clock) -> int:
+                clock: Clock, pipeline: Pipeline | None = None) -> int:
     """Append many events to the chain at once, for bulk work (an HR snapshot's joiners).
 
     Unlike :func:`record`, the events are sealed right away, inside the caller's
     transaction (the chain head stays locked until it commits or rolls back), and written
-    with one multi-row insert, already hashed, with one signature over the block. Give the
-    events in chunks of a few thousand to keep memory flat. Returns how many were written.
+    through the driver (:class:`idgov.db.rawwrite.RowWriter`), already hashed, with one
+    signature over the block. Give the events in chunks of a few thousand to keep memory
+    flat. With a ``pipeline`` the rows are stored on its thread, and the chain head,
+    locked by the first such call, is kept in memory by the pipeline and written when it
+    closes (still inside the transaction, before anything else can seal). Returns how many
+    were written.
     """
     signer = session_signer(session)
     if signer is None:
@@ -91,32 +101,77 @@ def record_many(session: Session, events: Iterable[EventSpec], *, actor: Actor,
     occurred_at = clock.now()
     occurred_text = to_jsonable(occurred_at)
     jsonable = _BulkJsonable()
-    rows: list[dict[str, Any]] = []
+    actor_type, actor_id, actor_name = actor.type, actor.id, actor.name
+    key_id = signer.key_id
+    # (id, action, object_type, object_id, before, after, context) per event; the chain
+    # fields are added once the head is locked.
+    rows: list[list[Any]] = []
     for spec in events:
-        rows.append({
-            "id": uuid.uuid4(), "occurred_at": occurred_at, "actor_type": actor.type,
-            "actor_id": actor.id, "actor_name": actor.name, "action": spec.action,
-            "object_type": spec.object_type,
-            "object_id": None if spec.object_id is None else str(spec.object_id),
-            "before": jsonable(spec.before) if spec.before is not None else None,
-            "after": jsonable(spec.after) if spec.after is not None else None,
-            "context": jsonable(spec.context) if spec.context is not None else None,
-            "signature": None,
-        })
+        if spec.plain:
+            rows.append([new_id_text(), spec.action, spec.object_type,
+                         None if spec.object_id is None else str(spec.object_id),
+                         spec.before, spec.after, spec.context])
+            continue
+        rows.append([
+            new_id_text(), spec.action, spec.object_type,
+            None if spec.object_id is None else str(spec.object_id),
+            jsonable(spec.before) if spec.before is not None else None,
+            jsonable(spec.after) if spec.after is not None else None,
+            jsonable(spec.context) if spec.context is not None else None,
+        ])
     if not rows:
         return 0
-    session.flush()
-    head = _lock_head(session)
-    seq, prev = head.seq, head.hash
+    held: tuple[AuditChainHead, int, str] | None = (
+        pipeline.state.get(_PIPELINE_HEAD) if pipeline is not None else None)
+    if held is None:
+        session.flush()
+        head = _lock_head(session)
+        seq, prev = head.seq, head.hash
+    else:  # locked by an earlier call in this transaction, moved on in memory since
+        head, seq, prev = held
     for row in rows:
         seq += 1
-        row["seq"], row["prev_hash"], row["key_id"] = seq, prev, signer.key_id
-        row["hash"] = prev = jsonable_hash(_chain_dict(row, occurred_text))
-    rows[-1]["signature"] = signer.sign(block_message(seq, prev))
-    bulk_insert(session, AuditEvent, rows)
-    session.execute(update(AuditChainHead).where(AuditChainHead.id == 1).values(seq=seq, hash=prev))
-    head.seq, head.hash = seq, prev
+        # The same record, key order aside (the encoder sorts keys), as _chain_dict builds.
+        row.extend((seq, prev, key_id))
+        row.append(prev := _hash({
+            "seq": seq, "id": row[0], "occurred_at": occurred_text,
+            "actor_type": actor_type, "actor_id": actor_id, "actor_name": actor_name,
+            "action": row[1], "object_type": row[2], "object_id": row[3],
+            "before": row[4], "after": row[5], "context": row[6], "prev_hash": prev,
+            "key_id": key_id}))
+        row.append(None)
+    rows[-1][-1] = signer.sign(block_message(seq, prev))
+    if pipeline is None:
+        _move_head(session, head, seq, prev)
+    else:  # the head row is written once, when the pipeline closes: no wait for it here
+        if held is None:
+            pipeline.at_close(lambda: _move_head(session, *pipeline.state[_PIPELINE_HEAD]))
+        pipeline.state[_PIPELINE_HEAD] = (head, seq, prev)
+    RowWriter(session, AuditEvent, _BULK_COLUMNS).write(
+        ((*row, occurred_at, actor_type, actor_id, actor_name) for row in rows),
+        pipeline=pipeline)
     return len(rows)
+
+
+_PIPELINE_HEAD = "idgov.audit.head"
+
+
+def _move_head(session: Session, head: AuditChainHead, seq: int, last_hash: str) -> None:
+    session.execute(update(AuditChainHead).where(AuditChainHead.id == 1)
+                    .values(seq=seq, hash=last_hash))
+    head.seq, head.hash = seq, last_hash
+
+
+_BULK_COLUMNS = ("id", "action", "object_type", "object_id", "before", "after", "context",
+                 "seq", "prev_hash", "key_id", "hash", "signature", "occurred_at",
+                 "actor_type", "actor_id", "actor_name")
+# canonical.jsonable_hash's encoding, with the encoder built once rather than per event.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _hash(record: dict[str, Any]) -> str:
+    """:func:`idgov.audit.canonical.jsonable_hash` of ``record`` (plain JSON data)."""
+    return hashlib.sha256(_CANONICAL(record).encode("utf-8")).hexdigest()
 
 
 _PLAIN = frozenset({str, int, bool, float, type(None)})
@@ -124,32 +179,43 @@ _PLAIN = frozenset({str, int, bool, float, type(None)})
 
 class _BulkJsonable:
     """:func:`to_jsonable` of an event's before/after/context, with the same result, made
-    cheaper for bulk work: the values of a mapping that are already plain are taken as
-    they are, UUIDs are turned into text directly, and timestamps and dates (mostly the
-    same few objects over and over; immutable) are converted once per object."""
+    cheaper for bulk work: plain values are taken as they are, UUIDs are turned into text
+    directly, timestamps and dates (mostly the same few objects over and over; immutable)
+    are converted once per object, and dicts and lists nested in them (a joiner's list of
+    operations) take the same path."""
 
     def __init__(self) -> None:
         self.done: dict[int, tuple[Any, Any]] = {}  # id -> (the object, kept alive; text)
 
     def __call__(self, value: Any) -> Any:
-        if value.__class__ is not dict:
-            return to_jsonable(value)
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            kind = item.__class__
-            if kind in _PLAIN:
-                pass
-            elif kind is uuid.UUID:
-                item = str(item)
-            elif kind is datetime or kind is date:
-                known = self.done.get(id(item))
-                if known is None:
-                    known = self.done[id(item)] = (item, to_jsonable(item))
-                item = known[1]
-            else:
-                item = to_jsonable(item)
-            out[key if key.__class__ is str else str(key)] = item
-        return out
+        kind = value.__class__
+        if kind is dict:
+            return self._dict(value)
+        if kind is list:
+            return [self._item(item) for item in value]
+        return to_jsonable(value)
+
+    def _dict(self, value: dict[Any, Any]) -> dict[str, Any]:
+        item_of = self._item
+        return {key if key.__class__ is str else str(key): item_of(item)
+                for key, item in value.items()}
+
+    def _item(self, item: Any) -> Any:
+        kind = item.__class__
+        if kind in _PLAIN:
+            return item
+        if kind is uuid.UUID:
+            return str(item)
+        if kind is datetime or kind is date:
+            known = self.done.get(id(item))
+            if known is None:
+                known = self.done[id(item)] = (item, to_jsonable(item))
+            return known[1]
+        if kind is dict:
+            return self._dict(item)
+        if kind is list:
+            return [self._item(v) for v in item]
+        return to_jsonable(item)
 
 
 def _chain_dict(row: dict[str, Any], occurred_text: str | None = None) -> dict[str, Any]:

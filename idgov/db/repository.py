@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar, cast
 from sqlalchemy import Select, Table, select
 from sqlalchemy.orm import Session
 
+from idgov.db.rawwrite import RowWriter, insert_dicts
 from idgov.errors import FieldError, InvalidInput, NotFound
 
 T = TypeVar("T")
@@ -90,8 +91,15 @@ def require_exists(session: Session, model: Any, object_id: uuid.UUID | None,
 
 def bulk_insert(session: Session, model: Any, rows: Sequence[Mapping[str, Any]], *,
                 chunk: int = 5000) -> None:
-    """Insert ``rows`` (complete column dicts) into ``model``'s table with multi-row
-    statements: the core insert, not the ORM's per-object path (bulk work, no identity map)."""
+    """Insert ``rows`` (complete column dicts, all with the same keys) into ``model``'s
+    table: through the driver (:mod:`idgov.db.rawwrite`: COPY, executemany) when every
+    column's type is one it converts as SQLAlchemy does, else with multi-row statements of
+    the core insert; never the ORM's per-object path (bulk work, no identity map)."""
+    if not rows:
+        return
+    if RowWriter.supports(session, model):
+        insert_dicts(session, model, rows)
+        return
     table = cast(Table, model.__table__)
     for start in range(0, len(rows), chunk):
         session.execute(table.insert(), list(rows[start:start + chunk]))

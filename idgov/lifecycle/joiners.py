@@ -1,11 +1,16 @@
 """Joiners in bulk: identities, organisational groups, birthright assignments, their
-provisioning operations and lifecycle events, written with multi-row inserts.
+provisioning operations and lifecycle events, written through the driver.
 
 A first HR snapshot brings a whole population at once; creating it one ORM object and one
 flush at a time would take many minutes. This module writes the same rows the one-by-one
 services would (an identity as ``idgov.identities`` creates it, a birthright assignment as
 ``idgov.assignments.service.grant`` does, operations as ``idgov.provisioning`` records them,
-each audited), in chunks, managers before their reports.
+audited), in chunks, managers before their reports. The rows go through
+:class:`idgov.db.rawwrite.RowWriter` (COPY on PostgreSQL, executemany on SQLite) on a
+:class:`~idgov.db.rawwrite.Pipeline`: the database stores one chunk while the next is
+prepared. Audit: ``identity.create``, ``group.member_add``, ``assignment.grant`` and
+``lifecycle.schedule`` one event per row; the operations one ``provisioning.record`` event
+per joiner (see :meth:`idgov.provisioning.bulk.JoinerRecorder.record`).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from sqlalchemy.orm import Session
 from idgov.audit.service import EventSpec, record_many
 from idgov.catalog.snapshot import current_snapshot
 from idgov.clock import Clock
+from idgov.db.rawwrite import Pipeline, RowWriter
 from idgov.db.repository import bulk_insert
 from idgov.lifecycle import timing
 from idgov.lifecycle.planner import PlannedChange
@@ -121,6 +127,15 @@ class JoinerWriter:
         self.recorder = JoinerRecorder(session, snapshot=current_snapshot(session, at=now),
                                        applications=load_applications(session),
                                        actor=ctx.actor, clock=ctx.clock)
+        self._writers: dict[Any, RowWriter] = {}
+        self.pipeline: Pipeline | None = None
+
+    def _write(self, model: Any, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert ``rows`` (column dicts, all with the same keys) through the driver."""
+        writer = self._writers.get(model)
+        if writer is None:
+            writer = self._writers[model] = RowWriter(self.session, model, list(rows[0]))
+        writer.write_dicts(rows, pipeline=self.pipeline)
 
     def write(self, changes: Sequence[PlannedChange],
               progress: Callable[[int], None] | None = None) -> list[uuid.UUID]:
@@ -130,15 +145,21 @@ class JoinerWriter:
             self.ctx.ids.setdefault(change.employee_id, uuid.uuid4())
         ensure_groups(self.session, {g for c in ordered for g in c.after.get("groups") or ()},
                       self.ctx)
-        for start in range(0, len(ordered), CHUNK):
-            chunk = ordered[start:start + CHUNK]
-            self._chunk(chunk)
-            if progress is not None:
-                progress(len(chunk))
+        # Each chunk's rows are stored on the pipeline's thread while the next is prepared.
+        with Pipeline(self.session) as pipeline:
+            self.pipeline = self.recorder.pipeline = pipeline
+            try:
+                for start in range(0, len(ordered), CHUNK):
+                    chunk = ordered[start:start + CHUNK]
+                    self._chunk(chunk)
+                    if progress is not None:
+                        progress(len(chunk))
+            finally:
+                self.pipeline = self.recorder.pipeline = None
         return [self.ctx.ids[c.employee_id] for c in ordered]
 
     def _chunk(self, chunk: Sequence[PlannedChange]) -> None:
-        ctx, session = self.ctx, self.session
+        ctx = self.ctx
         now = ctx.clock.now()
         identities: list[dict[str, Any]] = []
         members: list[dict[str, Any]] = []
@@ -183,7 +204,7 @@ class JoinerWriter:
             access.append(JoinerAccess(identity_id=identity_id, values=row, grants=grants,
                                        not_before=hire_start,
                                        day_one_cause_id=f"joiner:{change_id}"))
-        bulk_insert(session, Identity, identities)
+        self._write(Identity, identities)
         specs = [EventSpec(action="identity.create", object_type="identity",
                            object_id=row["id"],
                            after={k: v for k, v in row.items()
@@ -191,25 +212,26 @@ class JoinerWriter:
                            context={"hr_feed_run_id": str(ctx.run_id)})
                  for row in identities]
         if members:
-            bulk_insert(session, GroupMember, members)
+            self._write(GroupMember, members)
             specs.extend(EventSpec(action="group.member_add", object_type="group",
                                    object_id=m["group_id"],
                                    after={"identity_id": str(m["identity_id"])})
                          for m in members)
         if assignments:
-            bulk_insert(session, Assignment, assignments)
+            self._write(Assignment, assignments)
             specs.extend(EventSpec(action="assignment.grant", object_type="assignment",
                                    object_id=a["id"],
                                    after={k: v for k, v in a.items()
                                           if k not in ("created_at", "updated_at")})
                          for a in assignments)
         if events:
-            bulk_insert(session, LifecycleEvent, events)
+            self._write(LifecycleEvent, events)
             specs.extend(EventSpec(action="lifecycle.schedule", object_type="lifecycle_event",
                                    object_id=e["id"],
                                    after=e)
                          for e in events)
-        record_many(session, specs, actor=ctx.actor, clock=ctx.clock)
+        record_many(self.session, specs, actor=ctx.actor, clock=ctx.clock,
+                    pipeline=self.pipeline)
         self.recorder.record(access)
 
 

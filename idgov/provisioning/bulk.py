@@ -1,13 +1,15 @@
 """Recording the operations of many new identities at once (an HR snapshot's joiners).
 
-:func:`record_joiner_grants` does for identities that hold nothing yet what
+:class:`JoinerRecorder` does for identities that hold nothing yet what
 :func:`idgov.provisioning.service.record_assignment_change` does for one assignment: one
 ``create_account`` per application where an account is managed (login name chosen against
 every name taken there), one ``deliver_access`` after it (day-one access, due at the hire
 start), one ``grant`` per entitlement the new assignments reach, with the same idempotency
-keys and ordering; written with multi-row inserts and audited with
-:func:`idgov.audit.service.record_many`. Identities that already hold access go through the
-per-assignment path instead.
+keys and ordering; written through the driver (:class:`idgov.db.rawwrite.RowWriter`) and
+audited with :func:`idgov.audit.service.record_many`: one ``provisioning.record`` event per
+joiner (object: the identity) listing its operations, where the per-assignment path writes
+one per operation (object: the operation) with the same content. Identities that already
+hold access go through the per-assignment path instead.
 """
 
 from __future__ import annotations
@@ -16,14 +18,16 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from idgov.audit.canonical import to_jsonable
 from idgov.audit.service import EventSpec, record_many
 from idgov.clock import Clock
-from idgov.db.repository import bulk_insert
+from idgov.db.rawwrite import Pipeline, RowWriter, new_id_text
 from idgov.models.application import Application
 from idgov.models.provisioning import ProvisioningOperation
 from idgov.policy.snapshot import PolicySnapshot
@@ -91,16 +95,28 @@ def _entitlements(snapshot: PolicySnapshot, grant: NewGrant) -> Iterable[uuid.UU
     return snapshot.ordered_entitlements(grant.role_id)
 
 
-def _op(*, key: str, identity_id: uuid.UUID, application_id: uuid.UUID, action: str,
-        cause: str, cause_id: str, entitlement_id: uuid.UUID | None,
-        assignment_id: uuid.UUID | None, detail: dict[str, Any], due: datetime | None,
-        now: datetime) -> dict[str, Any]:
-    return {"id": uuid.uuid4(), "idempotency_key": key, "identity_id": identity_id,
+def _op(*, key: str, identity_id: str, application_id: str, action: str, cause: str,
+        cause_id: str, entitlement_id: str | None, assignment_id: str | None,
+        detail: dict[str, Any], due: datetime | None) -> dict[str, Any]:
+    """An operation row (ids as text) without its timestamps: as its audit entry shows it."""
+    return {"id": new_id_text(), "idempotency_key": key, "identity_id": identity_id,
             "application_id": application_id, "entitlement_id": entitlement_id,
             "account_id": None, "action": action, "ordinal": next_ordinal(),
             "state": "pending", "cause": cause, "cause_id": cause_id,
             "assignment_id": assignment_id, "request_line_id": None, "attempts": 0,
-            "next_attempt_at": due, "detail": detail, "created_at": now, "updated_at": now}
+            "next_attempt_at": due, "detail": detail}
+
+
+def _audited(row: dict[str, Any]) -> dict[str, Any]:
+    """An operation row as its audit entry shows it: plain JSON data (the detail already
+    is; ids are text; a timestamp becomes UTC ISO 8601 text, as to_jsonable gives it)."""
+    due = row["next_attempt_at"]
+    return row if due is None else {**row, "next_attempt_at": to_jsonable(due)}
+
+
+_OP_COLUMNS = ("id", "idempotency_key", "identity_id", "application_id", "entitlement_id",
+               "account_id", "action", "ordinal", "state", "cause", "cause_id",
+               "assignment_id", "request_line_id", "attempts", "next_attempt_at", "detail")
 
 
 class JoinerRecorder:
@@ -116,6 +132,10 @@ class JoinerRecorder:
         self.clock = clock
         self.names = _Names(session)
         self._managed: dict[uuid.UUID, bool] = {}
+        self._writer: RowWriter | None = None
+        # When set, rows are stored on its thread (see idgov.db.rawwrite.Pipeline).
+        self.pipeline: Pipeline | None = None
+        self._texts: dict[uuid.UUID, str] = {}  # applications' and entitlements' ids as text
 
     def _manages(self, application_id: uuid.UUID) -> bool:
         managed = self._managed.get(application_id)
@@ -126,20 +146,40 @@ class JoinerRecorder:
         return managed
 
     def record(self, joiners: Iterable[JoinerAccess]) -> int:
-        """Write the operations of ``joiners``; returns how many."""
+        """Write the operations of ``joiners``; returns how many.
+
+        Audited with one ``provisioning.record`` event per joiner (object: the identity),
+        whose ``after`` lists the joiner's operations (each as the one-by-one path's
+        per-operation event shows it: every column but the timestamps), in the order
+        they were recorded."""
         now = self.clock.now()
         rows: list[dict[str, Any]] = []
+        events: list[EventSpec] = []
         for joiner in joiners:
-            rows.extend(self._plan(joiner, now))
+            planned = self._plan(joiner, now)
+            if not planned:
+                continue
+            rows.extend(planned)
+            events.append(EventSpec(
+                action="provisioning.record", object_type="identity",
+                object_id=joiner.identity_id, plain=True,
+                after={"operations": [_audited(row) for row in planned]}))
         if not rows:
             return 0
-        bulk_insert(self.session, ProvisioningOperation, rows)
-        record_many(self.session, (
-            EventSpec(action="provisioning.record", object_type="provisioning_operation",
-                      object_id=row["id"], after={k: v for k, v in row.items()
-                                                  if k not in ("created_at", "updated_at")})
-            for row in rows), actor=self.actor, clock=self.clock)
+        if self._writer is None:
+            self._writer = RowWriter(self.session, ProvisioningOperation,
+                                     (*_OP_COLUMNS, "created_at", "updated_at"))
+        pick = itemgetter(*_OP_COLUMNS)
+        self._writer.write(((*pick(row), now, now) for row in rows), pipeline=self.pipeline)
+        record_many(self.session, events, actor=self.actor, clock=self.clock,
+                    pipeline=self.pipeline)
         return len(rows)
+
+    def _text(self, value: uuid.UUID) -> str:
+        text = self._texts.get(value)
+        if text is None:
+            text = self._texts[value] = str(value)
+        return text
 
     def _plan(self, joiner: JoinerAccess, now: datetime) -> list[dict[str, Any]]:
         identity_id = joiner.identity_id
@@ -155,6 +195,7 @@ class JoinerRecorder:
                 seen.add(entitlement_id)
                 grants.append((entitlement_id, node.application_id, grant.assignment_id))
         rows: list[dict[str, Any]] = []
+        identity = str(identity_id)
         first_of_app: dict[uuid.UUID, uuid.UUID] = {}
         for _e, application_id, assignment_id in grants:
             first_of_app.setdefault(application_id, assignment_id)
@@ -163,33 +204,36 @@ class JoinerRecorder:
                 continue
             application = self.applications[application_id]
             username = self.names.choose(application, joiner.values)
+            app, assignment = self._text(application_id), str(assignment_id)
             rows.append(_op(
-                key=accounts.account_key(cause="assignment", cause_id=str(assignment_id),
+                key=accounts.account_key(cause="assignment", cause_id=assignment,
                                          identity_id=identity_id,
                                          application_id=application_id,
                                          action="create_account"),
-                identity_id=identity_id, application_id=application_id,
-                action="create_account", cause="assignment", cause_id=str(assignment_id),
-                entitlement_id=None, assignment_id=assignment_id,
-                detail={"username": username}, due=None, now=now))
+                identity_id=identity, application_id=app, action="create_account",
+                cause="assignment", cause_id=assignment, entitlement_id=None,
+                assignment_id=assignment, detail={"username": username}, due=None))
             rows.append(_op(
                 key=accounts.account_key(cause="lifecycle", cause_id=joiner.day_one_cause_id,
                                          identity_id=identity_id,
                                          application_id=application_id,
                                          action="deliver_access"),
-                identity_id=identity_id, application_id=application_id,
-                action="deliver_access", cause="lifecycle", cause_id=joiner.day_one_cause_id,
-                entitlement_id=None, assignment_id=None, detail=dict(detail), due=due,
-                now=now))
+                identity_id=identity, application_id=app, action="deliver_access",
+                cause="lifecycle", cause_id=joiner.day_one_cause_id, entitlement_id=None,
+                assignment_id=None, detail=dict(detail), due=due))
+        assignments: dict[uuid.UUID, str] = {}
         for entitlement_id, application_id, assignment_id in grants:
+            if assignment_id not in assignments:
+                assignments[assignment_id] = str(assignment_id)
+            assignment = assignments[assignment_id]
             rows.append(_op(
-                key=idempotency_key(cause="assignment", cause_id=str(assignment_id),
+                key=idempotency_key(cause="assignment", cause_id=assignment,
                                     identity_id=identity_id, entitlement_id=entitlement_id,
                                     action="grant"),
-                identity_id=identity_id, application_id=application_id, action="grant",
-                cause="assignment", cause_id=str(assignment_id),
-                entitlement_id=entitlement_id, assignment_id=assignment_id,
-                detail=dict(detail), due=due, now=now))
+                identity_id=identity, application_id=self._text(application_id),
+                action="grant", cause="assignment", cause_id=assignment,
+                entitlement_id=self._text(entitlement_id), assignment_id=assignment,
+                detail=dict(detail), due=due))
         return rows
 
 
