@@ -129,6 +129,7 @@ GET    /applications/{application_id}/health               A   A   .   .   .   .
 GET    /audit/events                                       A   A   .   .   .   .   .
 GET    /audit/events/{event_id}                            A   A   .   .   .   .   .
 GET    /audit/verify                                       A   A   .   .   .   .   .
+GET    /audit/export                                       A   A   .   .   .   .   .
 GET    /me/notifications                                   .   .   .   A   A   A   A
 POST   /me/notifications/{notification_id}/read            .   .   .   A   A   A   A
 GET    /birthright-rules                                   A   A   .   .   .   .   .

@@ -1,4 +1,5 @@
-"""``idgov audit``: verify the chain offline with public keys, print the public key."""
+"""``idgov audit``: verify the chain offline with public keys, print the public key, export a
+slice of the trail and verify a slice offline (see :mod:`idgov.audit.slice_format`)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,16 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from idgov.audit.service import session_signer
 from idgov.audit.signing import Verifier, key_id_of, load_signer, load_verifier, public_pem
+from idgov.audit.slice_export import PARTIAL_SUFFIX, parse_slice_filters, write_slice
+from idgov.audit.slice_verify import verify_slice
 from idgov.audit.verify import VerifyResult, verify_chain
+from idgov.cli_runtime import cli_runtime
 from idgov.clock import SystemClock
 from idgov.config import Settings, get_settings
-from idgov.db.session import make_engine
+from idgov.db.session import make_engine, unit_of_work
+from idgov.errors import DomainError
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -128,3 +134,88 @@ def export_key() -> None:
         raise _fail(f"cannot read the key: {exc}") from exc
     typer.echo(public_pem(key), nl=False)
     typer.echo(f"key id {key_id_of(key)}", err=True)
+
+
+@app.command("export")
+def export_command(
+    out: Annotated[Path, typer.Option(help="The slice file to write (JSON Lines)")],
+    occurred_from: Annotated[str | None, typer.Option(
+        "--from", help="Events that occurred at or after this instant (ISO 8601 with offset)")]
+    = None,
+    occurred_to: Annotated[str | None, typer.Option(
+        "--to", help="Events that occurred before this instant (ISO 8601 with offset)")] = None,
+    object_type: Annotated[str | None, typer.Option(help="Only events of this object type")]
+    = None,
+    object_id: Annotated[str | None, typer.Option(help="Only events of this object id")]
+    = None,
+    actor: Annotated[str | None, typer.Option(help="Only events by this actor id")] = None,
+    action: Annotated[str | None, typer.Option(help="Only events of this action")] = None,
+) -> None:
+    """Export a slice of the audit trail that verifies offline with `idgov audit verify-slice`.
+
+    The matching sealed events come in seq order with what ties each to a signed block
+    (proof events up to its block's signature) and a signed trailer. With only --from/--to
+    the slice is contiguous. While it runs the file is named OUT.partial; it takes its name
+    only when complete. Exits 0 done, 1 interrupted, 2 could not start (bad filters, no key).
+    """
+    try:
+        filters = parse_slice_filters({
+            "from": occurred_from, "to": occurred_to, "object_type": object_type,
+            "object_id": object_id, "actor_id": actor, "action": action})
+    except DomainError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        for error in getattr(exc, "errors", ()) or ():
+            typer.echo(f"  {error.field}: {error.message}", err=True)
+        raise typer.Exit(EXIT_UNUSABLE) from exc
+    settings = get_settings()
+    with cli_runtime(EXIT_UNUSABLE, settings=settings) as runtime:
+        try:
+            with unit_of_work(runtime.session_factory) as session:
+                signer = session_signer(session) or load_signer(settings.signing_key_path)
+                summary = write_slice(session, out, filters=filters, signer=signer,
+                                      clock=runtime.clock)
+        except (OSError, SQLAlchemyError) as exc:
+            typer.echo(f"error: the export was interrupted ({exc}); "
+                       f"{out.name}{PARTIAL_SUFFIX} is incomplete", err=True)
+            raise typer.Exit(EXIT_BROKEN) from exc
+    typer.echo(str(out))
+    span = (f"seq {summary.first_seq}..{summary.last_seq}" if summary.events else "no events")
+    typer.echo(f"exported {summary.selected} selected and {summary.proof} proof events "
+               f"({span}, {summary.signed_blocks} signed blocks) to {out}", err=True)
+
+
+@app.command("verify-slice")
+def verify_slice_command(
+    file: Annotated[Path, typer.Argument(help="A slice written by `idgov audit export` or "
+                                         "GET /audit/export")],
+    public_key: Annotated[list[Path] | None, typer.Option(
+        help="PEM public key of the service; repeat it for every key after a rotation "
+        "(default: var/audit-signing.pub)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print every problem as JSON")]
+    = False,
+) -> None:
+    """Verify a slice offline: every hash, link and block signature, the signed trailer, and
+    that the selected events are exactly those matching the declared filters.
+
+    Exits 0 when verified, 1 naming the first problem when not, 2 when the check cannot run
+    (no key, unreadable file).
+    """
+    settings = get_settings()
+    try:
+        verifier = load_verifier(*public_key) if public_key else _default_verifier(settings)
+    except (OSError, ValueError) as exc:
+        raise _fail(f"cannot read the public key: {exc}") from exc
+    try:
+        with file.open("rb") as fh:
+            check = verify_slice(fh, verifier)
+    except OSError as exc:
+        raise _fail(f"cannot read the slice: {exc}") from exc
+    if as_json:
+        typer.echo(json.dumps({"ok": check.ok, "summary": check.summary(), "problems": [
+            asdict(p) for p in check.problems]}, indent=2, sort_keys=True))
+    else:
+        typer.echo(check.summary())
+        for problem in check.problems[1:_SHOWN_PROBLEMS]:
+            typer.echo(f"  {problem.describe()}")
+    if not check.ok:
+        raise typer.Exit(EXIT_BROKEN)

@@ -1,4 +1,10 @@
-"""/audit: read the trail and verify the chain (capability ``audit:read``)."""
+"""/audit: read the trail, export a verifiable slice of it, verify the chain (capability
+``audit:read``: administrators and auditors; every route is a GET).
+
+The history of one object is ``GET /audit/events?object_type=T&object_id=ID`` (seq order,
+paged); ``GET /audit/export?object_type=T&object_id=ID`` gives the same events as a slice
+that verifies offline.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +12,20 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
 
-from idgov.audit import service, verify
+from idgov.audit import service, slice_export, verify
 from idgov.audit.schemas import (
     AuditEventFilter,
     AuditEventPage,
     AuditEventRead,
+    AuditSliceFilter,
     ChainVerificationRead,
 )
 from idgov.auth.caller import Caller
 from idgov.web.deps import ClockDep, Ctx, DbSession, require
 from idgov.web.schemas import problem_responses
+from idgov.web.streaming import threaded_body
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -58,3 +67,30 @@ def verify_chain(session: DbSession, caller: Reader, clock: ClockDep,
     result = verify.verify_service_chain(
         session, public_key_paths=[ctx.settings.public_key_path], clock=clock)
     return ChainVerificationRead.model_validate(result)
+
+
+
+
+@router.get("/export", response_class=StreamingResponse, responses={
+    200: {"description": "The slice, JSON Lines: a header, the events, a signed trailer",
+          "content": {slice_export.MEDIA_TYPE: {"schema": {"type": "string",
+                                                           "format": "binary"}}}},
+    **problem_responses()})
+def export_slice(caller: Reader, ctx: Ctx, clock: ClockDep,
+                 filters: Annotated[AuditSliceFilter, Query()]) -> StreamingResponse:
+    """A slice of the trail that an auditor verifies offline with ``idgov audit verify-slice
+    FILE --public-key PEM`` (the key is at ``GET /reports/public-key``).
+
+    The matching sealed events come in seq order, each with its hashed record, hash and
+    block signature, with the events that tie it to its block's signature (marked
+    ``proof``), between a header stating the filters and the chain head, and a trailer
+    signed by the service that covers the whole file. With only ``from``/``to`` (or no
+    filter) the slice is one contiguous run of the chain. Same bytes as ``idgov audit
+    export`` with the same filters. A file cut short has no trailer and fails verification.
+    """
+    stream = slice_export.open_slice_stream(
+        ctx.session_factory, filters=slice_export.slice_filters(filters), clock=clock)
+    stamp = clock.now().strftime("%Y%m%dT%H%M%SZ")
+    disposition = f'attachment; filename="audit-slice-{stamp}.jsonl"'
+    return StreamingResponse(threaded_body(stream), media_type=slice_export.MEDIA_TYPE,
+                             headers={"Content-Disposition": disposition})

@@ -6,9 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, ConfigDict, Field
+from pydantic import AwareDatetime, ConfigDict, Field, model_validator
 
-from idgov.web.schemas import ListParams, PageOut, ReadModel
+from idgov.web.schemas import ListParams, PageOut, ReadModel, StrictIn
 
 
 class AuditEventRead(ReadModel):
@@ -50,6 +50,30 @@ class AuditEventFilter(ListParams):
         default=None, alias="from", description="Events that occurred at or after this instant")
     occurred_to: AwareDatetime | None = Field(
         default=None, alias="to", description="Events that occurred before this instant")
+
+
+class AuditSliceFilter(StrictIn):
+    """Filters of an audit slice export (``GET /audit/export``, ``idgov audit export``): the
+    same as the event list's, without paging. With only ``from``/``to`` (or nothing) the
+    slice is contiguous; with an object, actor or action it is a series of signed runs."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    object_type: str | None = Field(default=None, max_length=64)
+    object_id: str | None = Field(default=None, max_length=64)
+    actor_id: str | None = Field(default=None, max_length=64)
+    action: str | None = Field(default=None, max_length=100)
+    occurred_from: AwareDatetime | None = Field(
+        default=None, alias="from", description="Events that occurred at or after this instant")
+    occurred_to: AwareDatetime | None = Field(
+        default=None, alias="to", description="Events that occurred before this instant")
+
+    @model_validator(mode="after")
+    def _period_runs_forward(self) -> AuditSliceFilter:
+        if (self.occurred_from is not None and self.occurred_to is not None
+                and self.occurred_to <= self.occurred_from):
+            raise ValueError("'to' must be later than 'from'")
+        return self
 
 
 class ChainProblemRead(ReadModel):

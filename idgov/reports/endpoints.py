@@ -10,15 +10,12 @@ A client that goes away mid-stream leaves a partial export without a manifest.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Generator
 from contextlib import suppress
 from pathlib import Path
 from typing import Annotated, Any
 
-import anyio
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
 from idgov.audit.service import session_signer
 from idgov.audit.signing import key_id_of, public_pem
@@ -38,6 +35,7 @@ from idgov.reports.schemas import (
 )
 from idgov.web.deps import ClockDep, Ctx, DbSession, require
 from idgov.web.schemas import problem_responses
+from idgov.web.streaming import threaded_body
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
@@ -145,19 +143,6 @@ def download_manifest(caller: Reader, ctx: Ctx, export_id: uuid.UUID) -> FileRes
                         filename=found.manifest_path.name)
 
 
-async def _body(stream: Generator[bytes, None, None]) -> AsyncIterator[bytes]:
-    """The export's chunks, each produced in a worker thread; whatever ends the response
-    (the last chunk, an error, the client going away) closes the export's stream, so an
-    unfinished one is left partial at once."""
-    try:
-        while True:
-            chunk = await run_in_threadpool(next, stream, None)
-            if chunk is None:
-                return
-            yield chunk
-    finally:
-        with anyio.CancelScope(shield=True):
-            await run_in_threadpool(stream.close)
 
 
 @router.get("/{name}/export", response_class=StreamingResponse,
@@ -179,7 +164,10 @@ def export_report(name: str, request: Request, caller: Reader, ctx: Ctx, clock: 
                               folder=exports_folder(ctx.settings), clock=clock)
     stream = export.open_export_stream(ctx.session_factory, plan=plan, clock=clock)
     manifest_url = f"/reports/exports/{plan.export_id}/manifest"
-    return StreamingResponse(_body(stream), media_type=plan.format.media_type, headers={
-        "X-Export-Id": str(plan.export_id),
-        "Link": f'<{manifest_url}>; rel="describedby"; type="application/json"',
-        "Content-Disposition": f'attachment; filename="{plan.file_name}"'})
+    return StreamingResponse(threaded_body(stream), media_type=plan.format.media_type,
+                             headers={
+                                 "X-Export-Id": str(plan.export_id),
+                                 "Link": f'<{manifest_url}>; rel="describedby"; '
+                                         'type="application/json"',
+                                 "Content-Disposition":
+                                     f'attachment; filename="{plan.file_name}"'})
