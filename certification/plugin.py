@@ -16,8 +16,12 @@ def register() -> None:
 
 
 def install() -> APIRouter:
-    """Register certification with the core (:func:`register`) and return its router."""
+    """Register certification with the core (:func:`register`), register its web pages
+    with the core's page registry (mounted by ``idgov.ui.app.install_pages``), and return
+    its API router."""
     from certification.endpoints import router
+    from certification.ui_plugin import register_pages
 
     register()
+    register_pages()
     return router

@@ -44,6 +44,16 @@ class Settings(BaseSettings):
     oidc_algorithms: list[str] = ["RS256", "ES256", "PS256"]
     oidc_leeway_seconds: int = 30
     oidc_jwks_cache_seconds: int = 300
+    # Web sign-in (authorization code with PKCE; callback <public_url>/ui/auth/callback).
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_scopes: str = "openid email profile"
+    ui_demo_sign_in: bool | None = Field(
+        default=None, description="Offer the demo sign-in (be any person) on the web pages; "
+        "default: only when no OIDC issuer is set and the service listens on loopback only")
+    session_secret: SecretStr | None = Field(
+        default=None, description="Key of the web session cookie; default: derived from "
+        "var/secret.key")
 
     # Audit chain signing keys.
     audit_signing_key: Path | None = None

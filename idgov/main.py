@@ -23,6 +23,7 @@ from idgov.reports.definitions import register_core_reports
 from idgov.reports.tasks import register_jobs as register_report_jobs
 from idgov.runtime import open_runtime
 from idgov.siem.tasks import register_jobs as register_siem_jobs
+from idgov.ui.app import install_pages
 from idgov.web import problems
 from idgov.web.deps import AppContext
 
@@ -116,4 +117,7 @@ def create_app(
     register_report_jobs()  # workers drop scheduled exports into folders
     # Certification plugs in: its routes, and its periodic jobs run by the workers.
     app.include_router(install_certification())
+    # Web pages at /ui/ ("/" redirects there): after every router, and after certification
+    # registered its pages, so that the navigation and dashboard know them all.
+    install_pages(app)
     return app

@@ -42,10 +42,14 @@ Route = tuple[str, str]  # (method, path template)
 
 
 def mutating_routes(app: FastAPI) -> set[Route]:
-    """(method, path template) of every API route of ``app`` that may change state."""
+    """(method, path template) of every API route of ``app`` that may change state. The web
+    pages' forms (routes left out of the OpenAPI document, under /ui/) call the same service
+    functions as these routes; their effects are checked in tests/ui."""
     routes: set[Route] = set()
     for context in iter_route_contexts(app.routes):
         if not isinstance(context.original_route, APIRoute):
+            continue
+        if not context.original_route.include_in_schema:
             continue
         assert context.path is not None
         for method in (context.methods or set()) & MUTATING_METHODS:

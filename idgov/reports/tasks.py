@@ -58,7 +58,7 @@ class ReportSchedule(BaseModel):
 def load_schedules(settings: Settings) -> list[ReportSchedule]:
     """The valid schedules of ``settings.report_schedules`` (absent: none); invalid ones are
     logged and left out."""
-    raw: Any = getattr(settings, "report_schedules", None) or []
+    raw: Any = settings.report_schedules or []
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)

@@ -19,6 +19,9 @@ from sqlalchemy.orm import Session
 from idgov.applications.crypto import CredentialCipher
 from idgov.assignments import service as assignments
 from idgov.audit.service import record, snapshot
+from idgov.auth import repository as auth_repository
+from idgov.auth import service as auth_service
+from idgov.auth.schemas import GrantCreate
 from idgov.clock import Clock
 from idgov.identities import service as identities
 from idgov.identities.schemas import IdentityCreate, IdentityUpdate
@@ -302,6 +305,16 @@ class _Loader:
             if plan.lifecycle_state == "terminated":
                 self._leave(plan, identity_id, granted)
 
+    def service_roles(self) -> None:
+        """Grant the demo's administrator and auditor persons their service roles."""
+        for plan, role in _demo_service_roles(self.org):
+            identity_id = self.people[plan.employee_id]
+            if auth_repository.grant_of(self.session, identity_id, role) is None:
+                auth_service.grant_role(
+                    self.session, grant_in=GrantCreate(identity_id=identity_id, role=role),
+                    actor=self.actor, clock=self.clock)
+                self.created["service_role_grant"] += 1
+
     def _leave(self, plan: PersonPlan, identity_id: uuid.UUID, granted: list[uuid.UUID]) -> None:
         termination = self._day(plan.termination_days or 0)
         for assignment_id in granted:
@@ -312,6 +325,13 @@ class _Loader:
             self.session, identity_id=identity_id,
             identity_in=IdentityUpdate(lifecycle_state="terminated", termination_date=termination),
             actor=self.actor, clock=self.clock)
+
+
+def _demo_service_roles(org: Any) -> list[tuple[PersonPlan, str]]:
+    """Who tries the administrator and auditor pages in the demo: the first identity and
+    access engineer, and the first Finance director."""
+    return [(org.by_job("IT-IAM")[0], "administrator"),
+            (org.leaders("Finance", "director")[0], "auditor")]
 
 
 def load_demo(session: Session, *, actor: Actor = DEMO_ACTOR, clock: Clock,
@@ -329,6 +349,7 @@ def load_demo(session: Session, *, actor: Actor = DEMO_ACTOR, clock: Clock,
     loader.sod_rules()
     loader.request_types(groups)
     loader.access()
+    loader.service_roles()
     created = dict(loader.created)
     load_hr(session, actor=actor, clock=clock, created=created)
     return created

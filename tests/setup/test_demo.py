@@ -34,6 +34,7 @@ from idgov.models import (
     Role,
     RoleEntitlement,
     RoleInclusion,
+    ServiceRoleGrant,
     SodRule,
     SodRuleItem,
 )
@@ -130,6 +131,15 @@ def test_every_demo_change_is_audited_by_the_demo_actor(
     assert actions["assignment.grant"] == assignments == demo.created["assignment"]
     assert actions["sod_rule.create"] == 5
     assert actions["application.create"] == 3
+    assert actions["service_role.grant"] == 2
+
+
+def test_the_demo_has_an_administrator_and_an_auditor_person(demo: Demo) -> None:
+    with demo.session_factory() as session:
+        held = set(session.execute(
+            select(ServiceRoleGrant.role, Identity.department, Identity.job_code)
+            .join(Identity, Identity.id == ServiceRoleGrant.identity_id)))
+    assert held == {("administrator", "IT", "IT-IAM"), ("auditor", "Finance", "FIN-DIR")}
 
 
 @pytest.mark.slow
